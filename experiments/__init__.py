@@ -1,0 +1,1 @@
+"""Command-line drivers of lstm_jax (absl flags)."""

@@ -1,0 +1,196 @@
+"""The run's settings: one frozen dataclass, presets, validation, the grid.
+
+Every field of `LSTMConfig` becomes a flag of `experiments.grid`; the help text
+of a field lives in its metadata so that flags and docs are written once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from typing import Any
+
+
+class ConfigError(ValueError):
+  """Settings that cannot work together; the message names the flag."""
+
+
+def _field(default: Any, help: str, flags: tuple[str, ...] | None = None):
+  metadata = {"help": help}
+  if flags:
+    metadata["flags"] = flags
+  return dataclasses.field(default=default, metadata=metadata)
+
+
+@dataclasses.dataclass(frozen=True)
+class LSTMConfig:
+  """Search space, windows, training and split settings of one run."""
+
+  units_range: tuple[int, int] = _field(
+      (128, 512), "Smallest and largest LSTM width searched.",
+      flags=("units_min", "units_max"))
+  units_step: int = _field(64, "Step between searched LSTM widths.")
+  layers: tuple[int, ...] = _field((1, 2, 3), "Stacked LSTM depths searched.")
+  dropouts: tuple[float, ...] = _field(
+      (0.0, 0.1, 0.2, 0.3), "Dropout rates; all train at once per cell.")
+  sequence_length: int = _field(60, "Input window length in rows.")
+  optimization_train_window: int = _field(
+      10000, "Search trains on this many last rows of the training split.")
+  optimization_val_window: int = _field(
+      1000, "Search scores on this many first rows of the validation split.")
+  epochs: int = _field(50, "Epochs per search cell and most epochs of the fit.")
+  patience: int = _field(
+      10, "Final fit stops after this many epochs without improvement.")
+  batch_size: int = _field(256, "Windows per training step.")
+  learning_rate: float = _field(1e-3, "Adam learning rate.")
+  seed: int = _field(0, "Seed of initialisation, dropout and shuffling.")
+  train_fraction: float = _field(0.7, "Share of rows in the training split.")
+  val_fraction: float = _field(0.15, "Share of rows in the validation split.")
+  test_fraction: float = _field(0.15, "Share of rows in the test split.")
+  train_rows: int = _field(
+      0, "Rows in the training split; > 0 replaces the fractions.")
+  val_rows: int = _field(0, "Rows in the validation split (with --train_rows).")
+  test_rows: int = _field(
+      0, "Rows in the test split (with --train_rows); 0: all that remain.")
+
+  @property
+  def units(self) -> tuple[int, ...]:
+    low, high = self.units_range
+    return tuple(range(low, high + 1, self.units_step))
+
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "conservative": {},
+    "aggressive": dict(
+        units_range=(256, 1024), optimization_train_window=20000,
+        optimization_val_window=2000, epochs=100),
+    "ultra_conservative": dict(
+        units_range=(64, 256), optimization_train_window=5000,
+        optimization_val_window=500),
+    # Small enough for a laptop CPU in about two minutes, end to end.
+    "demo": dict(
+        units_range=(16, 32), units_step=16, layers=(1, 2),
+        sequence_length=24, optimization_train_window=2000,
+        optimization_val_window=400, epochs=8, patience=3, batch_size=64,
+        learning_rate=3e-3),
+}
+
+# Settings that only decide how a window is sized to the data, and so may be
+# shrunk to fit when they were not given explicitly.
+WINDOW_FIELDS = ("optimization_train_window", "optimization_val_window")
+
+
+def make_config(preset: str = "conservative", **overrides: Any) -> LSTMConfig:
+  """The preset's values, then `overrides`, validated."""
+  if preset not in PRESETS:
+    raise ConfigError(
+        f"--preset={preset!r} is unknown; choose one of {', '.join(PRESETS)}")
+  values = {**PRESETS[preset], **overrides}
+  config = LSTMConfig(**values)
+  validate(config)
+  return config
+
+
+def validate(config: LSTMConfig) -> None:
+  """Raises ConfigError on the first setting that cannot work."""
+  low, high = config.units_range
+  checks = [
+      (low >= 1, f"--units_min={low} must be at least 1"),
+      (low <= high, f"--units_min={low} is larger than --units_max={high}"),
+      (config.units_step >= 1,
+       f"--units_step={config.units_step} must be at least 1"),
+      (bool(config.layers), "--layers is empty; give e.g. --layers=1,2"),
+      (all(n >= 1 for n in config.layers),
+       f"--layers={_csv(config.layers)}: every depth must be at least 1"),
+      (len(set(config.layers)) == len(config.layers),
+       f"--layers={_csv(config.layers)} repeats a depth"),
+      (bool(config.dropouts), "--dropouts is empty; give e.g. --dropouts=0,0.2"),
+      (all(0.0 <= d < 1.0 for d in config.dropouts),
+       f"--dropouts={_csv(config.dropouts)}: each rate must lie in [0, 1)"),
+      (config.sequence_length >= 1,
+       f"--sequence_length={config.sequence_length} must be at least 1"),
+      (config.optimization_train_window >= 1,
+       "--optimization_train_window must be at least 1"),
+      (config.optimization_val_window >= 1,
+       "--optimization_val_window must be at least 1"),
+      (config.epochs >= 1, f"--epochs={config.epochs} must be at least 1"),
+      (config.patience >= 1, f"--patience={config.patience} must be at least 1"),
+      (config.batch_size >= 1,
+       f"--batch_size={config.batch_size} must be at least 1"),
+      (config.learning_rate > 0,
+       f"--learning_rate={config.learning_rate} must be positive"),
+  ]
+  checks += _split_checks(config)
+  for ok, message in checks:
+    if not ok:
+      raise ConfigError(message)
+
+
+def _split_checks(config: LSTMConfig) -> list[tuple[bool, str]]:
+  if config.train_rows > 0 or config.val_rows > 0 or config.test_rows > 0:
+    return [
+        (config.train_rows > 0 and config.val_rows > 0,
+         "--train_rows and --val_rows must both be given (> 0) to split by "
+         "row counts"),
+        (config.test_rows >= 0, "--test_rows must not be negative"),
+    ]
+  fractions = (config.train_fraction, config.val_fraction, config.test_fraction)
+  return [
+      (all(0 < f < 1 for f in fractions),
+       "--train_fraction, --val_fraction and --test_fraction must each lie "
+       "in (0, 1)"),
+      (abs(sum(fractions) - 1.0) < 1e-9,
+       f"--train_fraction, --val_fraction and --test_fraction sum to "
+       f"{sum(fractions):g}; make them sum to 1"),
+  ]
+
+
+def _csv(values) -> str:
+  return ",".join(str(v) for v in values)
+
+
+def architectures(config: LSTMConfig) -> list[tuple[int, int]]:
+  """The grid's cells, (units, layers), in search order."""
+  return [(u, n) for u in config.units for n in config.layers]
+
+
+def fit_windows(
+    config: LSTMConfig, max_train: int, max_val: int, explicit: frozenset[str]
+) -> tuple[LSTMConfig, list[str]]:
+  """Shrinks default optimization windows to the rows there are.
+
+  Returns the adjusted config and one note per shrunk window. A window given
+  explicitly that does not fit raises ConfigError instead.
+  """
+  notes, changes = [], {}
+  for name, limit, split in zip(
+      WINDOW_FIELDS, (max_train, max_val), ("training", "validation")
+  ):
+    value = getattr(config, name)
+    if value <= limit:
+      continue
+    if name in explicit:
+      raise ConfigError(
+          f"--{name}={value} does not fit: the {split} split has room for "
+          f"{limit} windows; lower it or omit it to fit automatically")
+    changes[name] = limit
+    notes.append(f"{name} shrunk from {value} to {limit} to fit the {split} "
+                 "split")
+  return dataclasses.replace(config, **changes), notes
+
+
+def to_dict(config: LSTMConfig) -> dict[str, Any]:
+  return dataclasses.asdict(config)
+
+
+def from_dict(values: dict[str, Any]) -> LSTMConfig:
+  """Inverse of `to_dict`, after a trip through JSON (lists to tuples)."""
+  fixed = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
+  return LSTMConfig(**fixed)
+
+
+def fingerprint(values: dict[str, Any]) -> str:
+  """A short stable hash of JSON-able settings."""
+  text = json.dumps(values, sort_keys=True)
+  return hashlib.sha256(text.encode()).hexdigest()[:16]

@@ -1,0 +1,82 @@
+"""Chronological splits, training-split scaling, and window start indices.
+
+A window starting at row s reads rows s .. s + T - 1 and predicts row s + T.
+Its target decides which split it belongs to; its inputs may come from the
+rows before the split (the known past).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from lstm_jax.config import LSTMConfig
+from lstm_jax.data.io import DataError
+
+
+@dataclasses.dataclass(frozen=True)
+class Splits:
+  """Row boundaries: train [0, train_end), val [train_end, val_end), test
+  [val_end, test_end)."""
+
+  train_end: int
+  val_end: int
+  test_end: int
+
+
+def split_rows(rows: int, config: LSTMConfig, source: str) -> Splits:
+  """The chronological split of `rows` rows, checked against the window."""
+  if config.train_rows > 0:
+    train, val = config.train_rows, config.val_rows
+    test = config.test_rows or rows - train - val
+    needed = train + val + max(test, 1)
+  else:
+    train = int(rows * config.train_fraction)
+    val = int(rows * config.val_fraction)
+    test = rows - train - val
+    needed = 0
+  shortest = config.sequence_length + 1
+  if needed > rows or min(train - config.sequence_length, val, test) < 1:
+    least = max(needed, _fewest_rows(config))
+    raise DataError(
+        f"{source}: {rows} rows are too few for --sequence_length="
+        f"{config.sequence_length} and these splits; at least {least} rows "
+        f"are needed (the training split needs more than {shortest - 1})")
+  return Splits(train, train + val, train + val + test)
+
+
+def _fewest_rows(config: LSTMConfig) -> int:
+  if config.train_rows > 0:
+    return config.train_rows + config.val_rows + max(config.test_rows, 1)
+  shares = (config.train_fraction, config.val_fraction, config.test_fraction)
+  need = (config.sequence_length + 1, 1, 1)
+  return int(np.ceil(max(n / s for n, s in zip(need, shares)))) + 1
+
+
+@dataclasses.dataclass(frozen=True)
+class Scaler:
+  """z-scoring with statistics of the training split alone."""
+
+  mean: float
+  std: float
+
+  @classmethod
+  def fit(cls, train_values: np.ndarray, source: str) -> Scaler:
+    std = float(np.std(train_values))
+    if not std > 0:
+      raise DataError(f"{source}: the training split is constant "
+                      f"({train_values[0]:g}); nothing to learn from")
+    return cls(float(np.mean(train_values)), std)
+
+  def transform(self, values: np.ndarray) -> np.ndarray:
+    return (values - self.mean) / self.std
+
+  def inverse(self, values: np.ndarray) -> np.ndarray:
+    return np.asarray(values, np.float64) * self.std + self.mean
+
+
+def window_starts(target_lo: int, target_hi: int, length: int) -> np.ndarray:
+  """Start rows of the windows whose targets lie in [target_lo, target_hi)."""
+  first = max(target_lo - length, 0)
+  return np.arange(first, target_hi - length, dtype=np.int32)

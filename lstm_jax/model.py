@@ -1,0 +1,89 @@
+"""The LSTM forecaster: stacked LSTM layers and a dense head.
+
+Gate order in the fused kernels is (input, forget, cell, output), as in
+Keras and PyTorch.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import linen as nn
+
+
+def _unit_forget_bias(key, shape, dtype=jnp.float32):
+  # A forget gate that starts open lets gradients through long windows.
+  units = shape[0] // 4
+  return jnp.zeros(shape, dtype).at[units:2 * units].set(1.0)
+
+
+class LSTMLayer(nn.Module):
+  """One LSTM layer over a whole sequence.
+
+  The input projection `x_t W_x + b` is one matmul for all time steps; the
+  time scan carries only the recurrent `h W_h`.
+  """
+
+  units: int
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> jax.Array:
+    """x: [batch, time, features] -> hidden states [batch, time, units]."""
+    features = x.shape[-1]
+    w_x = self.param("w_x", nn.initializers.glorot_uniform(),
+                     (features, 4 * self.units))
+    w_h = self.param("w_h", nn.initializers.orthogonal(),
+                     (self.units, 4 * self.units))
+    b = self.param("b", _unit_forget_bias, (4 * self.units,))
+    gates_x = jnp.einsum("btf,fg->tbg", x, w_x) + b
+
+    def step(carry, gate_x):
+      h, c = carry
+      i, f, g, o = jnp.split(gate_x + h @ w_h, 4, axis=-1)
+      c = jax.nn.sigmoid(f) * c + jax.nn.sigmoid(i) * jnp.tanh(g)
+      h = jax.nn.sigmoid(o) * jnp.tanh(c)
+      return (h, c), h
+
+    zeros = jnp.zeros((x.shape[0], self.units), x.dtype)
+    _, hs = jax.lax.scan(step, (zeros, zeros), gates_x)
+    return jnp.swapaxes(hs, 0, 1)
+
+
+def dropout(x: jax.Array, rate: jax.Array, key: jax.Array) -> jax.Array:
+  """Inverted dropout whose rate may be traced (one program, any rate).
+
+  flax.linen.Dropout branches on its rate in Python, so a rate that is a
+  vmapped array needs this. A rate of 0 keeps every unit and scales by 1.
+  """
+  keep = 1.0 - rate
+  mask = jax.random.bernoulli(key, keep, x.shape)
+  return jnp.where(mask, x / keep, 0.0)
+
+
+class LSTMForecaster(nn.Module):
+  """Stacked LSTM layers, dropout between them and before a dense head."""
+
+  units: int
+  layers: int
+  horizon: int = 1
+
+  @nn.compact
+  def __call__(self, x, dropout_rate=0.0, dropout_key=None):
+    """x: [batch, time, features] -> forecasts [batch, horizon].
+
+    Dropout acts only when `dropout_key` is given (training mode).
+    """
+    h = x
+    for layer in range(self.layers):
+      h = LSTMLayer(self.units, name=f"lstm_{layer}")(h)
+      if layer == self.layers - 1:
+        h = h[:, -1]
+      if dropout_key is not None:
+        h = dropout(h, dropout_rate, jax.random.fold_in(dropout_key, layer))
+    return nn.Dense(self.horizon, name="head")(h)
+
+
+def parameter_count(params) -> int:
+  """Exact number of scalars in a parameter pytree."""
+  return int(sum(np.prod(p.shape) for p in jax.tree.leaves(params)))

@@ -1,0 +1,95 @@
+"""The run directory: atomic writes and the run's identity.
+
+Every file is written to a temporary name, flushed to disk and renamed, so a
+reader sees either the old file or the whole new one, never half of one.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import tempfile
+from pathlib import Path
+
+IDENTITY_FILE = "run.json"
+
+
+class RunDirError(ValueError):
+  """A run directory that cannot take this run; the message says why."""
+
+
+def write_atomic(path: Path, text: str) -> None:
+  path.parent.mkdir(parents=True, exist_ok=True)
+  fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+  try:
+    with os.fdopen(fd, "w") as f:
+      f.write(text)
+      f.flush()
+      os.fsync(f.fileno())
+    os.replace(tmp, path)
+  except BaseException:
+    Path(tmp).unlink(missing_ok=True)
+    raise
+
+
+def write_json(path: Path, value) -> None:
+  write_atomic(path, json.dumps(value, indent=2, sort_keys=False) + "\n")
+
+
+def read_json(path: Path):
+  with open(path) as f:
+    return json.load(f)
+
+
+def write_csv(path: Path, rows: list[dict], columns: list[str]) -> None:
+  out = io.StringIO()
+  writer = csv.DictWriter(out, fieldnames=columns, extrasaction="ignore",
+                          lineterminator="\n")
+  writer.writeheader()
+  writer.writerows(rows)
+  write_atomic(path, out.getvalue())
+
+
+def append_jsonl(path: Path, record: dict) -> None:
+  with open(path, "a") as f:
+    f.write(json.dumps(record) + "\n")
+
+
+def claim(workdir: Path, identity: dict) -> None:
+  """Records `identity` in `workdir`, or checks it against the one there.
+
+  A run directory holds the results of one configuration on one series;
+  mixing in results of another would make its table meaningless.
+  """
+  path = workdir / IDENTITY_FILE
+  identity = json.loads(json.dumps(identity))  # tuples read back as lists
+  try:
+    workdir.mkdir(parents=True, exist_ok=True)
+  except OSError as error:
+    raise RunDirError(f"{workdir}: cannot create the run directory "
+                      f"({error.strerror}); choose another --workdir") from None
+  if not os.access(workdir, os.W_OK):
+    raise RunDirError(f"{workdir}: not writable; choose another --workdir")
+  if path.exists():
+    previous = read_json(path)
+    changed = sorted(_differences(previous, identity))
+    if changed:
+      raise RunDirError(
+          f"{workdir}: holds a run with other settings ({', '.join(changed)} "
+          "differ); use a new --workdir or the original settings")
+    return
+  write_json(path, identity)
+
+
+def _differences(old: dict, new: dict, prefix: str = "") -> list[str]:
+  keys = set(old) | set(new)
+  out = []
+  for key in keys:
+    a, b = old.get(key), new.get(key)
+    if isinstance(a, dict) and isinstance(b, dict):
+      out += _differences(a, b, f"{prefix}{key}.")
+    elif a != b:
+      out.append(prefix + key)
+  return out

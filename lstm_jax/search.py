@@ -1,0 +1,106 @@
+"""The grid search: one vmapped program per (units, layers) cell.
+
+Each finished cell is one JSON file under `search/`, written atomically, so a
+re-run skips what is done and a table can be collected at any time.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import jax
+import numpy as np
+from absl import logging
+
+from lstm_jax import rundir
+from lstm_jax.config import architectures
+from lstm_jax.data import Dataset
+from lstm_jax.model import LSTMForecaster, parameter_count
+from lstm_jax.train import train_variants, unstack
+
+TABLE_COLUMNS = [
+    "units", "layers", "dropout", "val_loss", "train_loss", "best_epoch",
+    "epochs_run", "seconds", "compile_seconds", "parameters",
+]
+
+
+def cell_path(workdir: Path, units: int, layers: int) -> Path:
+  return workdir / "search" / f"cell_u{units}_l{layers}.json"
+
+
+def run_cell(data: Dataset, units: int, layers: int, series) -> list[dict]:
+  """Trains every dropout variant of one cell; one result row per variant."""
+  config = data.config
+  train_starts, val_starts = data.search_windows()
+  model = LSTMForecaster(units, layers)
+  result = train_variants(
+      model, series, train_starts, val_starts, np.array(config.dropouts),
+      seed=config.seed, learning_rate=config.learning_rate,
+      batch_size=config.batch_size, length=config.sequence_length,
+      epochs=config.epochs)
+  params = parameter_count(unstack(result.best_params, 0))
+  return [
+      dict(units=units, layers=layers, dropout=rate,
+           val_loss=float(result.best_val_loss[k]),
+           train_loss=float(result.train_loss_at_best[k]),
+           best_epoch=int(result.best_epoch[k]),
+           epochs_run=result.epochs_run,
+           seconds=round(result.seconds, 3),
+           compile_seconds=round(result.compile_seconds, 3),
+           parameters=params,
+           history=[dict(epoch=h["epoch"], train_loss=h["train_loss"][k],
+                         val_loss=h["val_loss"][k]) for h in result.history])
+      for k, rate in enumerate(config.dropouts)
+  ]
+
+
+def run_search(data: Dataset, workdir: Path) -> list[dict]:
+  """Runs every cell not yet on disk, then collects the table."""
+  series = jax.device_put(data.scaled)
+  cells = architectures(data.config)
+  for index, (units, layers) in enumerate(cells, 1):
+    path = cell_path(workdir, units, layers)
+    if path.exists():
+      logging.info("cell %d/%d units=%d layers=%d: done before, skipped",
+                   index, len(cells), units, layers)
+      continue
+    rows = run_cell(data, units, layers, series)
+    rundir.write_json(path, rows)
+    best = min(rows, key=lambda r: r["val_loss"])
+    logging.info(
+        "cell %d/%d units=%d layers=%d: best val_loss %.5f (dropout %g), "
+        "%.1fs (%.1fs compiling)", index, len(cells), units, layers,
+        best["val_loss"], best["dropout"], best["seconds"],
+        best["compile_seconds"])
+  return collect(data, workdir)
+
+
+def collect(data: Dataset, workdir: Path) -> list[dict]:
+  """Writes the table sorted by validation loss and the selected config."""
+  rows = []
+  for units, layers in architectures(data.config):
+    path = cell_path(workdir, units, layers)
+    if not path.exists():
+      raise rundir.RunDirError(
+          f"{path}: missing; run --phase=search to finish the grid")
+    rows += rundir.read_json(path)
+  rows.sort(key=lambda r: (_sort_key(r["val_loss"]), r["units"], r["layers"]))
+  rundir.write_csv(workdir / "search_results.csv", rows, TABLE_COLUMNS)
+  rundir.write_json(workdir / "selected.json", select(rows))
+  return rows
+
+
+def _sort_key(loss: float) -> float:
+  return loss if math.isfinite(loss) else math.inf
+
+
+def select(rows: list[dict]) -> dict:
+  """The configuration with the lowest validation loss."""
+  best = rows[0]
+  if not math.isfinite(best["val_loss"]):
+    raise rundir.RunDirError(
+        "every configuration diverged; lower --learning_rate")
+  keys = ("units", "layers", "dropout", "val_loss", "train_loss",
+          "best_epoch", "parameters")
+  return {k: best[k] for k in keys}

@@ -1,0 +1,229 @@
+"""Training K variants of one architecture at once.
+
+The variants (dropout rates) share array shapes, so one compiled program
+trains them all: `jax.vmap` over their parameters, optimizer states, dropout
+keys and rates, while they all see the same batches. The series sits on the
+device; windows are gathered inside the step from start indices.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable
+from typing import Any
+
+import flax
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from lstm_jax.model import LSTMForecaster
+
+PREDICT_BATCH = 1024  # windows per forecast step; memory, not results, depends on it
+
+
+@flax.struct.dataclass
+class TrainState:
+  params: Any
+  opt_state: Any
+
+
+def create_train_states(model, tx, init_keys, features: int, length: int):
+  """init_keys: [K, key] -> a TrainState whose leaves have a leading K axis."""
+
+  def init(key):
+    params = model.init(key, jnp.zeros((1, length, features)))["params"]
+    return TrainState(params, tx.init(params))
+
+  return jax.vmap(init)(init_keys)
+
+
+def gather_windows(series, starts, length: int):
+  """series: [rows, features], starts: [B] -> x [B, length, features], y [B].
+
+  The target is the first feature of the row after the window.
+  """
+  x = series[starts[:, None] + jnp.arange(length)]
+  return x, series[starts + length, 0]
+
+
+def epoch_batches(key, starts, batch_size: int):
+  """Shuffled starts as [batches, batch_size], with weights masking padding."""
+  count = starts.shape[0]
+  order = starts[jax.random.permutation(key, count)]
+  pad = -count % batch_size
+  order = jnp.concatenate([order, jnp.full((pad,), order[0])])
+  weights = jnp.concatenate([jnp.ones(count), jnp.zeros(pad)])
+  return order.reshape(-1, batch_size), weights.reshape(-1, batch_size)
+
+
+def make_train_epoch(model: LSTMForecaster, tx, batch_size: int, length: int):
+  """The jitted epoch: (states, series, starts, rates, dropout_keys,
+  shuffle_key, epoch) -> (states, mean train loss [K])."""
+
+  def loss_fn(params, x, y, weights, rate, key):
+    pred = model.apply({"params": params}, x, rate, key)[:, 0]
+    return jnp.sum(weights * (pred - y) ** 2) / jnp.sum(weights)
+
+  def train_step(state, x, y, weights, rate, key):
+    loss, grads = jax.value_and_grad(loss_fn)(
+        state.params, x, y, weights, rate, key)
+    updates, opt_state = tx.update(grads, state.opt_state, state.params)
+    params = optax.apply_updates(state.params, updates)
+    return TrainState(params, opt_state), loss
+
+  v_train_step = jax.vmap(train_step, in_axes=(0, None, None, None, 0, 0))
+
+  def train_epoch(states, series, starts, rates, dropout_keys, shuffle_key,
+                  epoch):
+    order, weights = epoch_batches(
+        jax.random.fold_in(shuffle_key, epoch), starts, batch_size)
+
+    def body(states, batch):
+      step, batch_starts, batch_weights = batch
+      x, y = gather_windows(series, batch_starts, length)
+      keys = jax.vmap(
+          lambda k: jax.random.fold_in(jax.random.fold_in(k, epoch), step)
+      )(dropout_keys)
+      states, loss = v_train_step(states, x, y, batch_weights, rates, keys)
+      return states, loss * batch_weights.sum()
+
+    steps = jnp.arange(order.shape[0])
+    states, losses = jax.lax.scan(body, states, (steps, order, weights))
+    return states, losses.sum(axis=0) / starts.shape[0]
+
+  return jax.jit(train_epoch, donate_argnums=0)
+
+
+def make_predict(model: LSTMForecaster, length: int):
+  """predict(params, series, starts [n]) -> forecasts [n, horizon], in
+  batches of PREDICT_BATCH windows (not jitted: callers jit or vmap it)."""
+
+  def predict(params, series, starts):
+    count = starts.shape[0]
+    pad = -count % PREDICT_BATCH
+    padded = jnp.concatenate([starts, jnp.full((pad,), starts[0])])
+
+    def body(_, batch_starts):
+      x, _ = gather_windows(series, batch_starts, length)
+      return None, model.apply({"params": params}, x)
+
+    _, out = jax.lax.scan(body, None, padded.reshape(-1, PREDICT_BATCH))
+    return out.reshape(-1, out.shape[-1])[:count]
+
+  return predict
+
+
+def make_eval_loss(model: LSTMForecaster, length: int):
+  """Jitted (stacked params, series, starts) -> mean squared error [K]."""
+  predict = make_predict(model, length)
+
+  def eval_loss(params, series, starts):
+    preds = jax.vmap(predict, in_axes=(0, None, None))(params, series, starts)
+    y = series[starts + length, 0]
+    return jnp.mean((preds[..., 0] - y) ** 2, axis=1)
+
+  return jax.jit(eval_loss)
+
+
+@dataclasses.dataclass
+class TrainResult:
+  """Per-variant outcome; arrays have one entry per variant."""
+
+  best_params: Any
+  best_epoch: np.ndarray
+  best_val_loss: np.ndarray
+  train_loss_at_best: np.ndarray
+  epochs_run: int
+  history: list[dict]
+  seconds: float
+  compile_seconds: float
+
+
+@jax.jit
+def _keep_best(best, params, improved):
+  def pick(b, p):
+    mask = improved.reshape((-1,) + (1,) * (p.ndim - 1))
+    return jnp.where(mask, p, b)
+
+  return jax.tree.map(pick, best, params)
+
+
+def train_variants(
+    model: LSTMForecaster,
+    series: jax.Array,
+    train_starts: np.ndarray,
+    val_starts: np.ndarray,
+    rates: np.ndarray,
+    *,
+    seed: int,
+    learning_rate: float,
+    batch_size: int,
+    length: int,
+    epochs: int,
+    patience: int | None = None,
+    on_epoch: Callable[[dict], None] | None = None,
+) -> TrainResult:
+  """Trains len(rates) variants together; keeps each one's best parameters.
+
+  Validation runs after every epoch (one host sync per epoch, deliberate).
+  With `patience`, training ends once no variant improved for that many
+  epochs. All variants share the seed: same initial parameters and batches,
+  so they differ only in what the rates make them differ in.
+  """
+  count = len(rates)
+  tx = optax.adam(learning_rate)
+  root = jax.random.key(seed)
+  init_keys = jnp.stack([jax.random.fold_in(root, 0)] * count)
+  dropout_keys = jnp.stack(
+      [jax.random.fold_in(jax.random.fold_in(root, 1), 0)] * count)
+  shuffle_key = jax.random.fold_in(root, 2)
+  states = create_train_states(model, tx, init_keys, series.shape[1], length)
+  train_epoch = make_train_epoch(model, tx, batch_size, length)
+  eval_loss = make_eval_loss(model, length)
+  train_starts, val_starts = jnp.asarray(train_starts), jnp.asarray(val_starts)
+  rates = jnp.asarray(rates, jnp.float32)
+
+  started = time.perf_counter()
+  train_epoch = train_epoch.lower(
+      states, series, train_starts, rates, dropout_keys, shuffle_key,
+      np.int32(0)).compile()
+  eval_loss = eval_loss.lower(states.params, series, val_starts).compile()
+  compile_seconds = time.perf_counter() - started
+
+  # A copy: the epoch donates (and so deletes) the state's own buffers.
+  best_params = jax.tree.map(jnp.copy, states.params)
+  best_val = np.full(count, np.inf)
+  best_epoch = np.zeros(count, int)
+  train_at_best = np.full(count, np.nan)
+  history = []
+  for epoch in range(epochs):
+    tick = time.perf_counter()
+    states, train_loss = train_epoch(
+        states, series, train_starts, rates, dropout_keys, shuffle_key,
+        np.int32(epoch))
+    val_loss = eval_loss(states.params, series, val_starts)
+    train_loss, val_loss = np.asarray(train_loss), np.asarray(val_loss)
+    improved = val_loss < best_val
+    best_params = _keep_best(best_params, states.params, jnp.asarray(improved))
+    best_val = np.where(improved, val_loss, best_val)
+    best_epoch = np.where(improved, epoch + 1, best_epoch)
+    train_at_best = np.where(improved, train_loss, train_at_best)
+    record = dict(epoch=epoch + 1, train_loss=train_loss.tolist(),
+                  val_loss=val_loss.tolist(),
+                  seconds=time.perf_counter() - tick)
+    history.append(record)
+    if on_epoch:
+      on_epoch(record)
+    if patience and (epoch + 1 - best_epoch >= patience).all():
+      break
+  return TrainResult(best_params, best_epoch, best_val, train_at_best,
+                     len(history), history, time.perf_counter() - started,
+                     compile_seconds)
+
+
+def unstack(tree, index: int):
+  """One variant's slice of a stacked pytree."""
+  return jax.tree.map(lambda leaf: leaf[index], tree)
