@@ -17,7 +17,7 @@ _SCALARS = {int: flags.DEFINE_integer, float: flags.DEFINE_float,
             str: flags.DEFINE_string}
 
 
-def define_config_flags(cls=LSTMConfig) -> None:
+def define_config_flags(cls=LSTMConfig, flag_values=flags.FLAGS) -> None:
   hints = typing.get_type_hints(cls)
   defaults = cls()
   for field in dataclasses.fields(cls):
@@ -25,11 +25,14 @@ def define_config_flags(cls=LSTMConfig) -> None:
     pair = field.metadata.get("flags")
     if pair:
       for name, value, end in zip(pair, default, ("lower", "upper")):
-        flags.DEFINE_integer(name, value, f"{help_text} ({end} end)")
+        flags.DEFINE_integer(name, value, f"{help_text} ({end} end)",
+                             flag_values=flag_values)
     elif hints[field.name] in _SCALARS:
-      _SCALARS[hints[field.name]](field.name, default, help_text)
+      _SCALARS[hints[field.name]](field.name, default, help_text,
+                                  flag_values=flag_values)
     else:
-      flags.DEFINE_list(field.name, [str(v) for v in default], help_text)
+      flags.DEFINE_list(field.name, [str(v) for v in default], help_text,
+                        flag_values=flag_values)
 
 
 def config_from_flags(

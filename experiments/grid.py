@@ -32,8 +32,14 @@ flags.DEFINE_enum("phase", "all", ["all", *job.PHASES], "Phase to run.")
 FLAGS = flags.FLAGS
 
 
+def _quiet_orbax(record) -> bool:
+  # Orbax logs every step of every save at INFO; keep its warnings only.
+  return "/orbax/" not in record.pathname or record.levelno >= logging.WARNING
+
+
 def main(argv):
   del argv
+  logging.get_absl_handler().addFilter(_quiet_orbax)
   preset = FLAGS.preset or ("conservative" if FLAGS.data else "demo")
   name = Path(FLAGS.data).name.split(".")[0] if FLAGS.data else "demo"
   workdir = Path(FLAGS.workdir or f"runs/{name}")

@@ -24,6 +24,7 @@ def write_atomic(path: Path, text: str) -> None:
   path.parent.mkdir(parents=True, exist_ok=True)
   fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
   try:
+    os.chmod(tmp, 0o644)  # mkstemp makes it private; results are to share
     with os.fdopen(fd, "w") as f:
       f.write(text)
       f.flush()

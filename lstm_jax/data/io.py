@@ -102,9 +102,8 @@ def _read_csv(path: str, column: str) -> Series:
             column_types={column: pa.float64()}
             | ({time_name: pa.string()} if time_name else {})),
     )
-  except pa.ArrowInvalid as error:
-    raise DataError(f"{path}: column {column!r}: {_arrow_reason(error)}; "
-                    "fix or remove that row") from None
+  except pa.ArrowInvalid:
+    raise DataError(_first_non_numeric(path, column, delimiter)) from None
   if table.num_rows == 0:
     raise DataError(f"{path}: a header but no rows; give at least one data row")
   values = table[column].to_numpy(zero_copy_only=False).astype(np.float64)
@@ -112,10 +111,19 @@ def _read_csv(path: str, column: str) -> Series:
   return _checked(Series(values, column, path, times), path)
 
 
-def _arrow_reason(error: Exception) -> str:
-  # Arrow's message reads "In CSV column #7: Row #5: CSV conversion error ...".
-  text = str(error).splitlines()[0]
-  return text.split(": ", 1)[1] if text.startswith("In CSV column") else text
+def _first_non_numeric(path: str, column: str, delimiter: str) -> str:
+  """Names the first cell of `column` that is not a number (error path)."""
+  table = pacsv.read_csv(
+      path, parse_options=pacsv.ParseOptions(delimiter=delimiter),
+      convert_options=pacsv.ConvertOptions(
+          include_columns=[column], column_types={column: pa.string()}))
+  for row, text in enumerate(table[column].to_pylist()):
+    try:
+      float(text if text is not None else "nan")
+    except ValueError:
+      return (f"{path}: column {column!r}, file line {row + 2}: {text!r} is "
+              "not a number; fix or remove that row")
+  return f"{path}: column {column!r} could not be read as numbers"
 
 
 def _checked(series: Series, path: str) -> Series:

@@ -1,0 +1,22 @@
+"""Shared fixtures: the real data folder beside the project, when present."""
+
+from pathlib import Path
+
+import jax
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = ROOT.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+  if not (SHARED_DATA / "ETTh1.csv").exists():
+    pytest.skip(f"real data not found at {SHARED_DATA}")
+  return SHARED_DATA
+
+
+@pytest.fixture
+def highest_precision():
+  with jax.default_matmul_precision("highest"):
+    yield

@@ -1,0 +1,97 @@
+"""The whole job through its command line, on a real series and tiny grid."""
+
+import csv
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from lstm_jax.checkpoint import load_model
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = ["--units_min=8", "--units_max=8", "--layers=1", "--dropouts=0,0.3",
+        "--sequence_length=16", "--optimization_train_window=400",
+        "--optimization_val_window=100", "--epochs=2", "--batch_size=128",
+        "--patience=1"]
+
+
+def grid(*argv, cwd=ROOT):
+  env = {**os.environ, "PYTHONPATH": str(ROOT)}
+  return subprocess.run([sys.executable, "-m", "experiments.grid", *argv],
+                        cwd=cwd, env=env, capture_output=True, text=True,
+                        timeout=600)
+
+
+@pytest.fixture(scope="module")
+def etth1_run(shared_data, tmp_path_factory):
+  workdir = tmp_path_factory.mktemp("runs") / "etth1"
+  args = [f"--data={shared_data / 'ETTh1.csv'}", "--column=OT",
+          f"--workdir={workdir}", *TINY]
+  done = grid(*args)
+  assert done.returncode == 0, done.stderr[-3000:]
+  return workdir, args
+
+
+def test_run_writes_every_output(etth1_run):
+  workdir, _ = etth1_run
+  for name in ("run.json", "config.json", "data_summary.json",
+               "search_results.csv", "selected.json", "fit_summary.json",
+               "report.json", "report.md", "test_forecast.png", "timings.json"):
+    assert (workdir / name).is_file(), name
+  with open(workdir / "search_results.csv") as f:
+    rows = list(csv.DictReader(f))
+  assert len(rows) == 2  # one cell x two dropout rates
+  for column in ("units", "layers", "dropout", "val_loss", "train_loss",
+                 "epochs_run", "seconds"):
+    assert column in rows[0]
+  assert float(rows[0]["val_loss"]) <= float(rows[1]["val_loss"])
+  selected = json.loads((workdir / "selected.json").read_text())
+  assert selected["dropout"] == float(rows[0]["dropout"])
+
+  report = json.loads((workdir / "report.json").read_text())
+  test = report["test"]
+  assert math.isfinite(test["model"]["rmse"]) and test["model"]["rmse"] > 0
+  assert test["model"]["rmse"] ** 2 == pytest.approx(test["model"]["mse"])
+  splits = report["data"]["splits"]
+  assert test["windows"] == splits["test"]["rows"]
+  assert splits["test"]["last_time"] == "2018-06-26 19:00:00"
+
+  params, meta = load_model(workdir / "checkpoints")
+  assert (meta["units"], meta["layers"]) == (8, 1)
+  assert params["lstm_0"]["w_h"].shape == (8, 32)
+
+
+def test_rerun_skips_finished_work_and_changes_nothing(etth1_run):
+  workdir, args = etth1_run
+  before = (workdir / "search_results.csv").read_text()
+  done = grid(*args)
+  assert done.returncode == 0, done.stderr[-3000:]
+  assert "done before, skipped" in done.stderr
+  assert (workdir / "search_results.csv").read_text() == before
+
+
+def test_other_settings_in_the_same_workdir_are_refused(etth1_run):
+  workdir, args = etth1_run
+  files = {p: p.read_bytes() for p in workdir.rglob("*") if p.is_file()}
+  done = grid(*args, "--epochs=3")
+  assert done.returncode == 2
+  lines = done.stderr.strip().splitlines()
+  assert len(lines) == 1 and "config.epochs" in lines[0], done.stderr
+  assert {p: p.read_bytes() for p in workdir.rglob("*") if p.is_file()} == files
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--units_min=64", "--units_max=32"], "--units_min=64 is larger"),
+    (["--preset=huge"], "--preset='huge' is unknown"),
+    (["--data=missing.csv", "--column=x"], "missing.csv: no such file"),
+])
+def test_bad_input_exits_2_with_one_line(tmp_path, argv, message):
+  done = grid(f"--workdir={tmp_path / 'run'}", *argv)
+  assert done.returncode == 2
+  assert done.stderr.strip().splitlines() == [f"error: {done.stderr.strip()[7:]}"]
+  assert message in done.stderr
+  assert not (tmp_path / "run").exists()
