@@ -24,7 +24,7 @@ def define_config_flags(cls=LSTMConfig, flag_values=flags.FLAGS) -> None:
     default, help_text = getattr(defaults, field.name), field.metadata["help"]
     pair = field.metadata.get("flags")
     if pair:
-      for name, value, end in zip(pair, default, ("lower", "upper")):
+      for name, value, end in zip(pair, default, ("lower", "upper"), strict=True):
         flags.DEFINE_integer(name, value, f"{help_text} ({end} end)",
                              flag_values=flag_values)
     elif hints[field.name] in _SCALARS:
@@ -55,7 +55,7 @@ def config_from_flags(
       continue
     if len(names) > 1:
       value = tuple(flag_values[n].value if n in given else old
-                    for n, old in zip(names, getattr(base, field.name)))
+                    for n, old in zip(names, getattr(base, field.name), strict=True))
     elif hints[field.name] in _SCALARS:
       value = flag_values[field.name].value
     else:

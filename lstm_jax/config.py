@@ -165,7 +165,7 @@ def fit_windows(
   """
   notes, changes = [], {}
   for name, limit, split in zip(
-      WINDOW_FIELDS, (max_train, max_val), ("training", "validation")
+      WINDOW_FIELDS, (max_train, max_val), ("training", "validation"), strict=True
   ):
     value = getattr(config, name)
     if value <= limit:

@@ -38,7 +38,8 @@ def _random_params(model, key, x):
   leaves, treedef = jax.tree.flatten(params)
   keys = jax.random.split(jax.random.fold_in(key, 1), len(leaves))
   # Random everywhere (biases included), scaled so gates are not saturated.
-  leaves = [0.4 * jax.random.normal(k, leaf.shape) for k, leaf in zip(keys, leaves)]
+  leaves = [0.4 * jax.random.normal(k, leaf.shape)
+            for k, leaf in zip(keys, leaves, strict=True)]
   return jax.tree.unflatten(treedef, leaves)
 
 

@@ -45,7 +45,7 @@ def test_vmapped_variants_equal_each_variant_alone(highest_precision):
                               dropout_keys[k:k + 1], shuffle_key, 0)
     np.testing.assert_allclose(loss_alone[0], loss_together[k], rtol=1e-4)
     pairs = zip(jax.tree.leaves(unstack(together.params, k)),
-                jax.tree.leaves(unstack(alone.params, 0)))
+                jax.tree.leaves(unstack(alone.params, 0)), strict=True)
     for a, b in pairs:
       rel = np.linalg.norm(a - b) / np.linalg.norm(b)
       assert rel < 1e-4, rel

@@ -51,7 +51,7 @@ def _fewest_rows(config: LSTMConfig) -> int:
     return config.train_rows + config.val_rows + max(config.test_rows, 1)
   shares = (config.train_fraction, config.val_fraction, config.test_fraction)
   need = (config.sequence_length + 1, 1, 1)
-  return int(np.ceil(max(n / s for n, s in zip(need, shares)))) + 1
+  return int(np.ceil(max(n / s for n, s in zip(need, shares, strict=True)))) + 1
 
 
 @dataclasses.dataclass(frozen=True)
