@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import platform
 from pathlib import Path
 
@@ -84,11 +85,20 @@ def _markdown(workdir: Path, report: dict) -> str:
 
 def _top_rows(path: Path, count: int) -> str:
   with open(path) as f:
-    rows = [line.rstrip("\n").split(",") for line in f][: count + 1]
-  header, body = rows[0], rows[1:]
+    rows = list(csv.DictReader(f))[:count]
+  header = list(rows[0]) if rows else []
   out = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
-  out += ["| " + " | ".join(r) + " |" for r in body]
+  out += ["| " + " | ".join(_short(v) for v in row.values()) + " |"
+          for row in rows]
   return "\n".join(out)
+
+
+def _short(text: str) -> str:
+  """Floats to 5 significant digits; anything else as it is."""
+  try:
+    return text if float(text).is_integer() else f"{float(text):.5g}"
+  except ValueError:
+    return text
 
 
 def _plot(path: Path, forecasts: dict[str, np.ndarray], column: str) -> None:

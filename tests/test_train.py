@@ -10,6 +10,7 @@ from lstm_jax.train import (
     create_train_states,
     epoch_batches,
     gather_windows,
+    make_eval_loss,
     make_train_epoch,
     train_variants,
     unstack,
@@ -70,16 +71,31 @@ def test_gather_windows_reads_the_rows_before_the_target():
   np.testing.assert_array_equal(np.asarray(y), [4, 14])
 
 
-def test_epoch_compiles_once_and_keeps_best_parameters():
-  series, starts, model, tx, _ = _setup(1)
+def test_epoch_compiles_once_for_every_epoch_and_rate():
+  series, starts, model, tx, keys = _setup(2)
+  epoch = make_train_epoch(model, tx, BATCH, LENGTH)
+  states = create_train_states(model, tx, keys, 1, LENGTH)
+  for index, rates in enumerate(([0.0, 0.1], [0.3, 0.5], [0.2, 0.2])):
+    states, _ = epoch(states, series, starts, jnp.array(rates), keys,
+                      jax.random.key(0), np.int32(index))
+  assert epoch._cache_size() == 1
+
+
+def test_best_parameters_are_those_of_the_lowest_validation_loss():
+  series, starts, model, _, _ = _setup(1)
+  val_starts = np.asarray(starts[80:120]) + 40
   result = train_variants(
-      model, series, np.asarray(starts[:80]), np.asarray(starts[80:120]) + 40,
+      model, series, np.asarray(starts[:80]), val_starts,
       np.array([0.0, 0.3]), seed=0, learning_rate=1e-2, batch_size=BATCH,
       length=LENGTH, epochs=4)
   assert result.epochs_run == 4 and len(result.history) == 4
   val = np.array([h["val_loss"] for h in result.history])  # [epochs, K]
   np.testing.assert_allclose(result.best_val_loss, val.min(axis=0))
   np.testing.assert_array_equal(result.best_epoch, val.argmin(axis=0) + 1)
+  again = make_eval_loss(model, LENGTH)(result.best_params, series,
+                                        jnp.asarray(val_starts))
+  np.testing.assert_allclose(np.asarray(again), result.best_val_loss,
+                             rtol=1e-6)
 
 
 def test_patience_stops_when_no_variant_improves():
