@@ -155,7 +155,7 @@ def architectures(config: LSTMConfig) -> list[tuple[int, int]]:
   return [(u, n) for u in config.units for n in config.layers]
 
 
-def fit_windows(
+def shrink_windows(
     config: LSTMConfig, max_train: int, max_val: int, explicit: frozenset[str]
 ) -> tuple[LSTMConfig, list[str]]:
   """Shrinks default optimization windows to the rows there are.

@@ -7,7 +7,7 @@ import hashlib
 
 import numpy as np
 
-from lstm_jax.config import LSTMConfig, fit_windows
+from lstm_jax.config import LSTMConfig, shrink_windows
 from lstm_jax.data.io import Series
 from lstm_jax.data.split import Scaler, Splits, split_rows, window_starts
 
@@ -74,7 +74,7 @@ def prepare_dataset(
   as given.
   """
   splits = split_rows(series.values.shape[0], config, series.source)
-  config, notes = fit_windows(
+  config, notes = shrink_windows(
       config, max_train=splits.train_end - config.sequence_length,
       max_val=splits.val_end - splits.train_end, explicit=explicit)
   scaler = Scaler.fit(series.values[: splits.train_end], series.source)
