@@ -45,6 +45,9 @@ class LSTMConfig:
   batch_size: int = _field(256, "Windows per training step.")
   learning_rate: float = _field(1e-3, "Adam learning rate.")
   seed: int = _field(0, "Seed of initialisation, dropout and shuffling.")
+  segment_steps: int = _field(
+      0, "Training steps per dispatch; 0: as many as take about a second. "
+      "Never changes results.")
   train_fraction: float = _field(0.7, "Share of rows in the training split.")
   val_fraction: float = _field(0.15, "Share of rows in the validation split.")
   test_fraction: float = _field(0.15, "Share of rows in the test split.")
@@ -75,6 +78,10 @@ PRESETS: dict[str, dict[str, Any]] = {
         optimization_val_window=400, epochs=8, patience=3, batch_size=64,
         learning_rate=3e-3),
 }
+
+# Settings that change how fast a run goes, never what it computes: they are
+# not part of a run directory's identity.
+SPEED_FIELDS = ("segment_steps",)
 
 # Settings that only decide how a window is sized to the data, and so may be
 # shrunk to fit when they were not given explicitly.
@@ -116,6 +123,8 @@ def validate(config: LSTMConfig) -> None:
        "--optimization_val_window must be at least 1"),
       (config.epochs >= 1, f"--epochs={config.epochs} must be at least 1"),
       (config.patience >= 1, f"--patience={config.patience} must be at least 1"),
+      (config.segment_steps >= 0,
+       f"--segment_steps={config.segment_steps} must be 0 (auto) or more"),
       (config.batch_size >= 1,
        f"--batch_size={config.batch_size} must be at least 1"),
       (config.learning_rate > 0,

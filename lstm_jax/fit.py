@@ -38,7 +38,8 @@ def run_fit(data: Dataset, workdir: Path) -> dict:
       np.array([selected["dropout"]]), seed=config.seed,
       learning_rate=config.learning_rate, batch_size=config.batch_size,
       length=config.sequence_length, epochs=config.epochs,
-      patience=config.patience, on_epoch=log_epoch)
+      patience=config.patience, segment_steps=config.segment_steps,
+      on_epoch=log_epoch)
   summary = dict(
       units=selected["units"], layers=selected["layers"],
       dropout=selected["dropout"], train_windows=len(train_starts),

@@ -12,7 +12,7 @@ from pathlib import Path
 from absl import logging
 
 from lstm_jax import evaluate, report, rundir, search
-from lstm_jax.config import fingerprint, to_dict
+from lstm_jax.config import SPEED_FIELDS, fingerprint, to_dict
 from lstm_jax.data import Dataset
 from lstm_jax.fit import SUMMARY_FILE, run_fit
 
@@ -21,7 +21,8 @@ PHASES = ("search", "fit", "evaluate")
 
 def identity(data: Dataset) -> dict:
   """What a run directory's results mean: the settings and the data."""
-  config = to_dict(data.config)
+  config = {k: v for k, v in to_dict(data.config).items()
+            if k not in SPEED_FIELDS}
   summary = data.summary()
   values = {"config": config,
             "data": {"column": summary["column"], "rows": summary["rows"],

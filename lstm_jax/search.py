@@ -38,7 +38,7 @@ def run_cell(data: Dataset, units: int, layers: int, series) -> list[dict]:
       model, series, train_starts, val_starts, np.array(config.dropouts),
       seed=config.seed, learning_rate=config.learning_rate,
       batch_size=config.batch_size, length=config.sequence_length,
-      epochs=config.epochs)
+      epochs=config.epochs, segment_steps=config.segment_steps)
   params = parameter_count(unstack(result.best_params, 0))
   return [
       dict(units=units, layers=layers, dropout=rate,

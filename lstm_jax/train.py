@@ -59,9 +59,17 @@ def epoch_batches(key, starts, batch_size: int):
   return order.reshape(-1, batch_size), weights.reshape(-1, batch_size)
 
 
-def make_train_epoch(model: LSTMForecaster, tx, batch_size: int, length: int):
-  """The jitted epoch: (states, series, starts, rates, dropout_keys,
-  shuffle_key, epoch) -> (states, mean train loss [K])."""
+def make_train_steps(model: LSTMForecaster, tx, length: int):
+  """The jitted segment: (states, losses, series, order, weights, rates,
+  dropout_keys, epoch, first, count) -> (states, losses).
+
+  Runs steps first .. first + count - 1 of an epoch whose batches are the
+  rows of `order` ([batches, batch_size] start indices, `weights` masking
+  padding), writing each step's summed loss into row `step` of `losses`
+  ([batches, K]). The step count is traced, so one program serves every segment
+  length; a step's dropout key depends on (epoch, step) alone, so where the
+  segments are cut never changes the result.
+  """
 
   def loss_fn(params, x, y, weights, rate, key):
     pred = model.apply({"params": params}, x, rate, key)[:, 0]
@@ -76,25 +84,64 @@ def make_train_epoch(model: LSTMForecaster, tx, batch_size: int, length: int):
 
   v_train_step = jax.vmap(train_step, in_axes=(0, None, None, None, 0, 0))
 
-  def train_epoch(states, series, starts, rates, dropout_keys, shuffle_key,
-                  epoch):
-    order, weights = epoch_batches(
-        jax.random.fold_in(shuffle_key, epoch), starts, batch_size)
-
-    def body(states, batch):
-      step, batch_starts, batch_weights = batch
-      x, y = gather_windows(series, batch_starts, length)
+  def train_steps(states, losses, series, order, weights, rates,
+                  dropout_keys, epoch, first, count):
+    def body(step, carry):
+      states, losses = carry
+      x, y = gather_windows(series, order[step], length)
       keys = jax.vmap(
           lambda k: jax.random.fold_in(jax.random.fold_in(k, epoch), step)
       )(dropout_keys)
-      states, loss = v_train_step(states, x, y, batch_weights, rates, keys)
-      return states, loss * batch_weights.sum()
+      states, loss = v_train_step(states, x, y, weights[step], rates, keys)
+      return states, losses.at[step].set(loss * weights[step].sum())
 
-    steps = jnp.arange(order.shape[0])
-    states, losses = jax.lax.scan(body, states, (steps, order, weights))
-    return states, losses.sum(axis=0) / starts.shape[0]
+    return jax.lax.fori_loop(first, first + count, body, (states, losses))
 
-  return jax.jit(train_epoch, donate_argnums=0)
+  return jax.jit(train_steps, donate_argnums=(0, 1))
+
+
+shuffle_batches = jax.jit(epoch_batches, static_argnums=2)
+
+
+class SegmentSizer:
+  """How many steps one dispatch runs.
+
+  A fixed `steps`, or (steps=0) as many as take about `seconds`, measured
+  on the segments run so far. Either way the results are the same; only how
+  often control returns to Python changes.
+  """
+
+  def __init__(self, steps: int = 0, seconds: float = 1.0):
+    self.fixed, self.seconds, self.per_step = steps, seconds, None
+
+  def next(self, remaining: int) -> int:
+    if self.fixed:
+      return min(self.fixed, remaining)
+    if self.per_step is None:
+      return min(2, remaining)  # a short first segment to measure
+    return min(max(1, int(self.seconds / self.per_step)), remaining)
+
+  def observe(self, steps: int, seconds: float) -> None:
+    self.per_step = seconds / steps
+
+
+def run_epoch(train_steps, states, series, starts, rates, dropout_keys,
+              shuffle_key, epoch: int, batch_size: int, sizer: SegmentSizer):
+  """One epoch in segments; returns (states, mean train loss [K])."""
+  order, weights = shuffle_batches(
+      jax.random.fold_in(shuffle_key, epoch), starts, batch_size)
+  batches, step = order.shape[0], 0
+  losses = jnp.zeros((batches, rates.shape[0]))
+  while step < batches:
+    count = sizer.next(batches - step)
+    tick = time.perf_counter()
+    states, losses = train_steps(states, losses, series, order, weights,
+                                 rates, dropout_keys, np.int32(epoch),
+                                 np.int32(step), np.int32(count))
+    losses.block_until_ready()  # the segment's sync point
+    sizer.observe(count, time.perf_counter() - tick)
+    step += count
+  return states, losses.sum(axis=0) / starts.shape[0]
 
 
 def make_predict(model: LSTMForecaster, length: int):
@@ -164,13 +211,15 @@ def train_variants(
     length: int,
     epochs: int,
     patience: int | None = None,
+    segment_steps: int = 0,
     on_epoch: Callable[[dict], None] | None = None,
 ) -> TrainResult:
   """Trains len(rates) variants together; keeps each one's best parameters.
 
   Validation runs after every epoch (one host sync per epoch, deliberate).
   With `patience`, training ends once no variant improved for that many
-  epochs. All variants share the seed: same initial parameters and batches,
+  epochs. Each dispatch runs `segment_steps` steps (0: about a second's
+  worth). All variants share the seed: same initial parameters and batches,
   so they differ only in what the rates make them differ in.
   """
   count = len(rates)
@@ -181,15 +230,17 @@ def train_variants(
       [jax.random.fold_in(jax.random.fold_in(root, 1), 0)] * count)
   shuffle_key = jax.random.fold_in(root, 2)
   states = create_train_states(model, tx, init_keys, series.shape[1], length)
-  train_epoch = make_train_epoch(model, tx, batch_size, length)
+  train_steps = make_train_steps(model, tx, length)
   eval_loss = make_eval_loss(model, length)
   train_starts, val_starts = jnp.asarray(train_starts), jnp.asarray(val_starts)
   rates = jnp.asarray(rates, jnp.float32)
 
   started = time.perf_counter()
-  train_epoch = train_epoch.lower(
-      states, series, train_starts, rates, dropout_keys, shuffle_key,
-      np.int32(0)).compile()
+  order, weights = shuffle_batches(shuffle_key, train_starts, batch_size)
+  losses = jnp.zeros((order.shape[0], count))
+  train_steps = train_steps.lower(
+      states, losses, series, order, weights, rates, dropout_keys,
+      np.int32(0), np.int32(0), np.int32(1)).compile()
   eval_loss = eval_loss.lower(states.params, series, val_starts).compile()
   compile_seconds = time.perf_counter() - started
 
@@ -198,12 +249,12 @@ def train_variants(
   best_val = np.full(count, np.inf)
   best_epoch = np.zeros(count, int)
   train_at_best = np.full(count, np.nan)
-  history = []
+  history, sizer = [], SegmentSizer(segment_steps)
   for epoch in range(epochs):
     tick = time.perf_counter()
-    states, train_loss = train_epoch(
-        states, series, train_starts, rates, dropout_keys, shuffle_key,
-        np.int32(epoch))
+    states, train_loss = run_epoch(
+        train_steps, states, series, train_starts, rates, dropout_keys,
+        shuffle_key, epoch, batch_size, sizer)
     val_loss = eval_loss(states.params, series, val_starts)
     train_loss, val_loss = np.asarray(train_loss), np.asarray(val_loss)
     improved = val_loss < best_val

@@ -7,13 +7,16 @@ import optax
 
 from lstm_jax.model import LSTMForecaster
 from lstm_jax.train import (
-    create_train_states,
-    epoch_batches,
-    gather_windows,
-    make_eval_loss,
-    make_train_epoch,
-    train_variants,
-    unstack,
+  SegmentSizer,
+  create_train_states,
+  epoch_batches,
+  gather_windows,
+  make_eval_loss,
+  make_train_steps,
+  run_epoch,
+  shuffle_batches,
+  train_variants,
+  unstack,
 )
 
 LENGTH, BATCH = 8, 8
@@ -30,20 +33,27 @@ def _setup(count):
   return series, starts, model, tx, keys
 
 
+def _twenty_steps(model, tx, series, starts, keys, rates, dropout_keys):
+  steps = make_train_steps(model, tx, LENGTH)
+  order, weights = shuffle_batches(jax.random.key(7), starts, BATCH)
+  states = create_train_states(model, tx, keys, 1, LENGTH)
+  losses = jnp.zeros((order.shape[0], rates.shape[0]))
+  states, losses = steps(states, losses, series, order, weights, rates,
+                         dropout_keys, np.int32(0), np.int32(0),
+                         np.int32(order.shape[0]))
+  return states, losses.sum(axis=0)
+
+
 def test_vmapped_variants_equal_each_variant_alone(highest_precision):
   rates = jnp.array([0.0, 0.2, 0.5])
   series, starts, model, tx, keys = _setup(3)
   dropout_keys = jax.vmap(lambda k: jax.random.fold_in(k, 99))(keys)
-  shuffle_key = jax.random.key(7)
-  epoch = make_train_epoch(model, tx, BATCH, LENGTH)
-
-  states = create_train_states(model, tx, keys, 1, LENGTH)
-  together, loss_together = epoch(states, series, starts, rates, dropout_keys,
-                                  shuffle_key, 0)
+  together, loss_together = _twenty_steps(model, tx, series, starts, keys,
+                                          rates, dropout_keys)
   for k in range(3):
-    alone_state = create_train_states(model, tx, keys[k:k + 1], 1, LENGTH)
-    alone, loss_alone = epoch(alone_state, series, starts, rates[k:k + 1],
-                              dropout_keys[k:k + 1], shuffle_key, 0)
+    alone, loss_alone = _twenty_steps(model, tx, series, starts,
+                                      keys[k:k + 1], rates[k:k + 1],
+                                      dropout_keys[k:k + 1])
     np.testing.assert_allclose(loss_alone[0], loss_together[k], rtol=1e-4)
     pairs = zip(jax.tree.leaves(unstack(together.params, k)),
                 jax.tree.leaves(unstack(alone.params, 0)), strict=True)
@@ -52,6 +62,32 @@ def test_vmapped_variants_equal_each_variant_alone(highest_precision):
       assert rel < 1e-4, rel
   # The variants did train differently: dropout is not a no-op.
   assert not np.allclose(loss_together[0], loss_together[2])
+
+
+def test_segment_length_never_changes_the_result():
+  series, starts, model, tx, keys = _setup(2)
+  rates = jnp.array([0.0, 0.3])
+  steps = make_train_steps(model, tx, LENGTH)
+  results = []
+  for segment in (1, 3, 20):
+    states = create_train_states(model, tx, keys, 1, LENGTH)
+    states, loss = run_epoch(steps, states, series, starts, rates, keys,
+                             jax.random.key(7), 0, BATCH,
+                             SegmentSizer(segment))
+    results.append((jax.tree.leaves(states.params), np.asarray(loss)))
+  for params, loss in results[1:]:
+    np.testing.assert_array_equal(loss, results[0][1])
+    for a, b in zip(params, results[0][0], strict=True):
+      np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+  assert steps._cache_size() == 1  # one program for every segment length
+
+
+def test_auto_segments_aim_at_the_target_duration():
+  sizer = SegmentSizer(0, seconds=1.0)
+  assert sizer.next(100) == 2
+  sizer.observe(2, 0.1)  # 50 ms a step
+  assert sizer.next(100) == 20 and sizer.next(7) == 7
+  assert SegmentSizer(5).next(100) == 5
 
 
 def test_epoch_batches_cover_every_window_once():
@@ -69,16 +105,6 @@ def test_gather_windows_reads_the_rows_before_the_target():
   np.testing.assert_array_equal(np.asarray(x[..., 0]),
                                 [[0, 1, 2, 3], [10, 11, 12, 13]])
   np.testing.assert_array_equal(np.asarray(y), [4, 14])
-
-
-def test_epoch_compiles_once_for_every_epoch_and_rate():
-  series, starts, model, tx, keys = _setup(2)
-  epoch = make_train_epoch(model, tx, BATCH, LENGTH)
-  states = create_train_states(model, tx, keys, 1, LENGTH)
-  for index, rates in enumerate(([0.0, 0.1], [0.3, 0.5], [0.2, 0.2])):
-    states, _ = epoch(states, series, starts, jnp.array(rates), keys,
-                      jax.random.key(0), np.int32(index))
-  assert epoch._cache_size() == 1
 
 
 def test_best_parameters_are_those_of_the_lowest_validation_loss():
