@@ -1,0 +1,56 @@
+"""The grid search as researchers run it today: PyTorch, one configuration
+after another, on the same windows lstm_jax's search uses.
+
+  python -m benchmarks.torch_grid --data=../shared/data/ETTh1.csv --column=OT \
+      --units_min=32 --units_max=96 --units_step=32 --layers=1,2 \
+      --optimization_train_window=2000 --epochs=3 --batch_size=128
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import torch
+from absl import app, flags
+
+from benchmarks import torch_reference as ref
+from experiments.config_flags import config_from_flags, define_config_flags
+from lstm_jax.config import architectures
+from lstm_jax.data import prepare_dataset, read_series
+
+define_config_flags()
+flags.DEFINE_string("data", None, "CSV file.", required=True)
+flags.DEFINE_string("column", None, "Column to forecast.", required=True)
+FLAGS = flags.FLAGS
+
+
+def main(argv):
+  del argv
+  ref.use_all_threads()
+  config, explicit = config_from_flags("conservative")
+  data, _ = prepare_dataset(read_series(FLAGS.data, FLAGS.column), config,
+                            explicit)
+  config = data.config
+  series = torch.from_numpy(data.scaled)
+  train_starts, val_starts = data.search_windows()
+  started = time.perf_counter()
+  for units, layers in architectures(config):
+    for dropout in config.dropouts:
+      torch.manual_seed(config.seed)
+      rng = np.random.default_rng(config.seed)
+      model = ref.TorchForecaster(1, units, layers, dropout)
+      optimizer = torch.optim.Adam(model.parameters(), config.learning_rate)
+      best = np.inf
+      for _ in range(config.epochs):
+        ref.train_epoch(model, optimizer, series, train_starts,
+                        config.sequence_length, config.batch_size, rng)
+        best = min(best, ref.eval_loss(model, series, val_starts,
+                                       config.sequence_length))
+      print(f"units={units} layers={layers} dropout={dropout}: "
+            f"val_loss {best:.5f}", flush=True)
+  print(f"grid seconds {time.perf_counter() - started:.2f}")
+
+
+if __name__ == "__main__":
+  app.run(main)
