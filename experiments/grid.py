@@ -37,6 +37,18 @@ def _quiet_orbax(record) -> bool:
   return "/orbax/" not in record.pathname or record.levelno >= logging.WARNING
 
 
+def _series():
+  if FLAGS.data is None:
+    if FLAGS.column is not None:
+      raise ConfigError("--column needs --data; without --data the "
+                        "synthetic demo series is used")
+    return demo_series()
+  if not FLAGS.data:
+    raise ConfigError("--data is empty; give a file or leave the flag out "
+                      "for the demo series")
+  return read_series(FLAGS.data, FLAGS.column)
+
+
 def main(argv):
   del argv
   logging.get_absl_handler().addFilter(_quiet_orbax)
@@ -45,8 +57,7 @@ def main(argv):
   workdir = Path(FLAGS.workdir or f"runs/{name}")
   try:
     config, explicit = config_from_flags(preset)
-    series = read_series(FLAGS.data, FLAGS.column) if FLAGS.data else (
-        demo_series())
+    series = _series()
     data, notes = prepare_dataset(series, config, explicit)
     for note in notes:
       logging.info("%s", note)
@@ -57,6 +68,10 @@ def main(argv):
   except (ConfigError, DataError, RunDirError) as error:
     print(f"error: {error}", file=sys.stderr)
     sys.exit(2)
+  except KeyboardInterrupt:
+    print("interrupted: finished search cells are kept; run the same command "
+          "again to go on", file=sys.stderr)
+    sys.exit(130)
   logging.info("results in %s (report.md)", workdir)
 
 

@@ -113,6 +113,8 @@ def validate(config: LSTMConfig) -> None:
       (len(set(config.layers)) == len(config.layers),
        f"--layers={_csv(config.layers)} repeats a depth"),
       (bool(config.dropouts), "--dropouts is empty; give e.g. --dropouts=0,0.2"),
+      (len(set(config.dropouts)) == len(config.dropouts),
+       f"--dropouts={_csv(config.dropouts)} repeats a rate"),
       (all(0.0 <= d < 1.0 for d in config.dropouts),
        f"--dropouts={_csv(config.dropouts)}: each rate must lie in [0, 1)"),
       (config.sequence_length >= 1,

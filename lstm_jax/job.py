@@ -32,29 +32,50 @@ def identity(data: Dataset) -> dict:
 
 def run(data: Dataset, workdir: Path, phase: str = "all") -> dict:
   """Runs `phase` (or all phases in order); returns the seconds of each."""
+  phases = PHASES if phase == "all" else (phase,)
+  _check_inputs(workdir, phases[0])
   rundir.claim(workdir, identity(data))
   rundir.write_json(workdir / "data_summary.json", data.summary())
   rundir.write_json(workdir / "config.json", to_dict(data.config))
   timings_path = workdir / "timings.json"
   timings = rundir.read_json(timings_path) if timings_path.exists() else {}
-  for name in PHASES if phase == "all" else (phase,):
+  for name in phases:
     started = time.perf_counter()
     logging.info("phase %s: starting", name)
-    _PHASE_FUNCTIONS[name](data, workdir)
-    timings[name] = round(time.perf_counter() - started, 2)
-    rundir.write_json(timings_path, timings)
-    logging.info("phase %s: done in %.1fs", name, timings[name])
+    if _PHASE_FUNCTIONS[name](data, workdir):  # False: all done before
+      timings[name] = round(time.perf_counter() - started, 2)
+      rundir.write_json(timings_path, timings)
+    logging.info("phase %s: done in %.1fs", name,
+                 time.perf_counter() - started)
   return timings
 
 
-def _fit(data: Dataset, workdir: Path) -> None:
+# What a phase needs from the phases before it.
+_INPUTS = {"fit": ("selected.json", "search"), "evaluate": (
+    "checkpoints", "fit")}
+
+
+def _check_inputs(workdir: Path, phase: str) -> None:
+  if phase in _INPUTS:
+    name, before = _INPUTS[phase]
+    if not (workdir / name).exists():
+      raise rundir.RunDirError(
+          f"{workdir / name}: missing; run --phase={before} first")
+
+
+def _search(data: Dataset, workdir: Path) -> bool:
+  return search.run_search(data, workdir) > 0
+
+
+def _fit(data: Dataset, workdir: Path) -> bool:
   if (workdir / SUMMARY_FILE).exists():
     logging.info("fit done before (%s exists), skipped", SUMMARY_FILE)
-    return
+    return False
   run_fit(data, workdir)
+  return True
 
 
-def _evaluate(data: Dataset, workdir: Path) -> None:
+def _evaluate(data: Dataset, workdir: Path) -> bool:
   forecasts = evaluate.forecast_test(data, workdir)
   metrics = evaluate.test_metrics(forecasts)
   report.write_report(workdir, metrics, forecasts)
@@ -62,7 +83,8 @@ def _evaluate(data: Dataset, workdir: Path) -> None:
   logging.info("test RMSE %.5g (persistence %.5g), MAE %.5g (persistence "
                "%.5g), skill %.4f", model["rmse"], naive["rmse"], model["mae"],
                naive["mae"], metrics["skill_vs_persistence"])
+  return True
 
 
-_PHASE_FUNCTIONS = {"search": search.run_search, "fit": _fit,
+_PHASE_FUNCTIONS = {"search": _search, "fit": _fit,
                     "evaluate": _evaluate}

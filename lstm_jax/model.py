@@ -6,6 +6,8 @@ Keras and PyTorch.
 
 from __future__ import annotations
 
+from typing import Any
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -26,6 +28,7 @@ class LSTMLayer(nn.Module):
   """
 
   units: int
+  matmul_dtype: Any = None  # e.g. jnp.bfloat16; the state stays float32
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
@@ -36,11 +39,17 @@ class LSTMLayer(nn.Module):
     w_h = self.param("w_h", nn.initializers.orthogonal(),
                      (self.units, 4 * self.units))
     b = self.param("b", _unit_forget_bias, (4 * self.units,))
-    gates_x = jnp.einsum("btf,fg->tbg", x, w_x) + b
+    dtype = self.matmul_dtype or x.dtype
+    # Products in `dtype` (accumulated in float32 by GPU matmul units); sums
+    # and the cell state in float32.
+    gates_x = jnp.einsum("btf,fg->tbg", x.astype(dtype),
+                         w_x.astype(dtype)).astype(jnp.float32) + b
+    w_h = w_h.astype(dtype)
 
     def step(carry, gate_x):
       h, c = carry
-      i, f, g, o = jnp.split(gate_x + h @ w_h, 4, axis=-1)
+      recurrent = (h.astype(dtype) @ w_h).astype(jnp.float32)
+      i, f, g, o = jnp.split(gate_x + recurrent, 4, axis=-1)
       c = jax.nn.sigmoid(f) * c + jax.nn.sigmoid(i) * jnp.tanh(g)
       h = jax.nn.sigmoid(o) * jnp.tanh(c)
       return (h, c), h
@@ -67,6 +76,7 @@ class LSTMForecaster(nn.Module):
   units: int
   layers: int
   horizon: int = 1
+  matmul_dtype: Any = None
 
   @nn.compact
   def __call__(self, x, dropout_rate=0.0, dropout_key=None):
@@ -76,7 +86,7 @@ class LSTMForecaster(nn.Module):
     """
     h = x
     for layer in range(self.layers):
-      h = LSTMLayer(self.units, name=f"lstm_{layer}")(h)
+      h = LSTMLayer(self.units, self.matmul_dtype, name=f"lstm_{layer}")(h)
       if layer == self.layers - 1:
         h = h[:, -1]
       if dropout_key is not None:

@@ -55,10 +55,11 @@ def run_cell(data: Dataset, units: int, layers: int, series) -> list[dict]:
   ]
 
 
-def run_search(data: Dataset, workdir: Path) -> list[dict]:
-  """Runs every cell not yet on disk, then collects the table."""
+def run_search(data: Dataset, workdir: Path) -> int:
+  """Runs every cell not yet on disk, then collects the table; returns how
+  many cells it trained."""
   series = jax.device_put(data.scaled)
-  cells = architectures(data.config)
+  cells, trained = architectures(data.config), 0
   for index, (units, layers) in enumerate(cells, 1):
     path = cell_path(workdir, units, layers)
     if path.exists():
@@ -67,13 +68,15 @@ def run_search(data: Dataset, workdir: Path) -> list[dict]:
       continue
     rows = run_cell(data, units, layers, series)
     rundir.write_json(path, rows)
+    trained += 1
     best = min(rows, key=lambda r: r["val_loss"])
     logging.info(
         "cell %d/%d units=%d layers=%d: best val_loss %.5f (dropout %g), "
         "%.1fs (%.1fs compiling)", index, len(cells), units, layers,
         best["val_loss"], best["dropout"], best["seconds"],
         best["compile_seconds"])
-  return collect(data, workdir)
+  collect(data, workdir)
+  return trained
 
 
 def collect(data: Dataset, workdir: Path) -> list[dict]:

@@ -132,6 +132,24 @@ def test_bad_files_get_one_clear_message(tmp_path, content, column, message):
   assert str(path) in str(error.value) and "\n" not in str(error.value)
 
 
+def test_binary_csv_and_broken_npy(tmp_path):
+  binary = tmp_path / "binary.csv"
+  binary.write_bytes(b"v\n1\n" + bytes(range(128, 256)))
+  with pytest.raises(DataError, match="not readable as UTF-8 CSV text"):
+    read_series(str(binary), "v")
+  broken = tmp_path / "broken.npy"
+  broken.write_text("not numpy")
+  with pytest.raises(DataError, match="not a readable .npy array"):
+    read_series(str(broken), None)
+
+
+def test_row_counts_larger_than_the_file():
+  config = make_config(sequence_length=5, train_rows=50, val_rows=20,
+                       test_rows=1000)
+  with pytest.raises(DataError, match="ask for 1070 rows but there are 100"):
+    split_rows(100, config, "f.csv")
+
+
 def test_missing_path_and_directory(tmp_path):
   with pytest.raises(DataError, match="no such file"):
     read_series(str(tmp_path / "nope.csv"), "a")

@@ -84,14 +84,41 @@ def test_other_settings_in_the_same_workdir_are_refused(etth1_run):
   assert {p: p.read_bytes() for p in workdir.rglob("*") if p.is_file()} == files
 
 
+@pytest.fixture
+def run_main(capsys):
+  """Runs the driver in this process; returns (exit status, stderr)."""
+  from absl import flags
+
+  from experiments import grid as driver
+
+  def run(*argv):
+    flags.FLAGS.unparse_flags()
+    flags.FLAGS(["grid", *argv])
+    try:
+      driver.main([])
+      status = 0
+    except SystemExit as done:
+      status = done.code
+    finally:
+      flags.FLAGS.unparse_flags()
+    return status, capsys.readouterr().err
+
+  return run
+
+
 @pytest.mark.parametrize("argv,message", [
     (["--units_min=64", "--units_max=32"], "--units_min=64 is larger"),
     (["--preset=huge"], "--preset='huge' is unknown"),
+    (["--dropouts=0.1,0.1"], "--dropouts=0.1,0.1 repeats a rate"),
     (["--data=missing.csv", "--column=x"], "missing.csv: no such file"),
+    (["--data=", "--column=x"], "--data is empty"),
+    (["--column=x"], "--column needs --data"),
+    (["--phase=fit"], "selected.json: missing; run --phase=search first"),
+    (["--phase=evaluate"], "checkpoints: missing; run --phase=fit first"),
 ])
-def test_bad_input_exits_2_with_one_line(tmp_path, argv, message):
-  done = grid(f"--workdir={tmp_path / 'run'}", *argv)
-  assert done.returncode == 2
-  assert done.stderr.strip().splitlines() == [f"error: {done.stderr.strip()[7:]}"]
-  assert message in done.stderr
+def test_bad_input_exits_2_with_one_line(tmp_path, run_main, argv, message):
+  status, err = run_main(f"--workdir={tmp_path / 'run'}", *argv)
+  assert status == 2
+  assert len(err.strip().splitlines()) == 1 and err.startswith("error: ")
+  assert message in err
   assert not (tmp_path / "run").exists()

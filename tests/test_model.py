@@ -57,6 +57,16 @@ def test_forward_matches_numpy_reference(highest_precision, units, layers,
     assert rel < 1e-5, (out, rel)
 
 
+def test_bfloat16_matmuls_stay_close_to_the_reference():
+  x = jax.random.normal(jax.random.key(0), (6, 16, 2))
+  model = LSTMForecaster(16, 2, matmul_dtype=jnp.bfloat16)
+  params = _random_params(model, jax.random.key(1), x)
+  got = np.asarray(model.apply({"params": params}, x), np.float64)[:, 0]
+  want = reference_forecast(params, np.asarray(x), 2)[:, 0]
+  rel = np.linalg.norm(got - want) / np.linalg.norm(want)
+  assert 1e-6 < rel < 1e-2  # bfloat16 is used, and is close enough
+
+
 def test_dropout_zero_is_identity_and_positive_rate_changes_one_layer():
   x = jax.random.normal(jax.random.key(0), (7, 10, 1))
   model = LSTMForecaster(12, 1)

@@ -45,14 +45,18 @@ def read_series(path: str, column: str | None) -> Series:
 
 
 def _read_npy(path: str, column: str) -> Series:
-  array = np.load(path, mmap_mode="r")
+  try:
+    array = np.load(path, mmap_mode="r")
+  except (ValueError, OSError) as error:
+    raise DataError(f"{path}: not a readable .npy array ({error}); save it "
+                    "with numpy.save") from None
   if array.ndim == 1:
     values = np.asarray(array, dtype=np.float64)
   elif array.ndim == 2:
     if not (column or "").isdigit() or int(column) >= array.shape[1]:
       raise DataError(
-          f"{path}: --column={column!r} must be a column index below "
-          f"{array.shape[1]} for a 2-D array")
+          f"{path}: a 2-D array needs --column set to a column index below "
+          f"{array.shape[1]}")
     values = np.asarray(array[:, int(column)], dtype=np.float64)
   else:
     raise DataError(f"{path}: a {array.ndim}-D array; save a 1-D or 2-D one")
@@ -67,8 +71,12 @@ def _open_text(path: str):
 
 def _header(path: str) -> tuple[list[str], str]:
   """The column names and the delimiter, sniffed from the file's start."""
-  with _open_text(path) as f:
-    sample = f.read(64 * 1024)
+  try:
+    with _open_text(path) as f:
+      sample = f.read(64 * 1024)
+  except (UnicodeDecodeError, OSError, EOFError) as error:
+    raise DataError(f"{path}: not readable as UTF-8 CSV text ({error}); give "
+                    "a CSV, .csv.gz or .npy file") from None
   if not sample.strip():
     raise DataError(f"{path}: the file is empty; give a CSV with a header row")
   try:

@@ -36,8 +36,12 @@ def split_rows(rows: int, config: LSTMConfig, source: str) -> Splits:
     val = int(rows * config.val_fraction)
     test = rows - train - val
     needed = 0
+  if needed > rows:
+    raise DataError(
+        f"{source}: --train_rows, --val_rows and --test_rows ask for "
+        f"{needed} rows but there are {rows}; lower them")
   shortest = config.sequence_length + 1
-  if needed > rows or min(train - config.sequence_length, val, test) < 1:
+  if min(train - config.sequence_length, val, test) < 1:
     least = max(needed, _fewest_rows(config))
     raise DataError(
         f"{source}: {rows} rows are too few for --sequence_length="
