@@ -12,20 +12,15 @@ PyTorch trains the K variants one after another, as a loop over a grid does.
 from __future__ import annotations
 
 import json
-import statistics
-import time
 from pathlib import Path
 
 import jax
-import jax.numpy as jnp
 import numpy as np
-import optax
 import torch
 from absl import app, flags
 
 from benchmarks import torch_reference as ref
-from lstm_jax.model import LSTMForecaster
-from lstm_jax.train import create_train_states, make_train_steps, shuffle_batches
+from benchmarks.common import flops_per_sample, ours, pytorch
 
 flags.DEFINE_list("shapes", ["64x1", "128x2", "256x2"], "units x layers")
 flags.DEFINE_list("variants", ["1", "4", "8"], "K, variants trained at once")
@@ -35,61 +30,6 @@ flags.DEFINE_integer("batch_size", 256, "Windows per step.")
 flags.DEFINE_integer("sequence_length", 60, "Window length.")
 flags.DEFINE_string("out", None, "Append one JSON line per measurement.")
 FLAGS = flags.FLAGS
-DROPOUT = 0.1
-
-
-def flops_per_sample(units: int, layers: int, length: int) -> float:
-  """Forward plus backward: about 3 x T x 8 x H x (I + H) per layer."""
-  inputs = [1] + [units] * (layers - 1)
-  return sum(3 * length * 8 * units * (i + units) for i in inputs)
-
-
-def _median_seconds(run, runs: int) -> float:
-  run()  # warm-up
-  times = []
-  for _ in range(runs):
-    tick = time.perf_counter()
-    run()
-    times.append(time.perf_counter() - tick)
-  return statistics.median(times)
-
-
-def ours(series, units, layers, variants, steps, batch, length, runs):
-  model, tx = LSTMForecaster(units, layers), optax.adam(1e-3)
-  keys = jnp.stack([jax.random.key(k) for k in range(variants)])
-  state = {"s": create_train_states(model, tx, keys, 1, length)}
-  rates = jnp.full((variants,), DROPOUT)
-  order, weights = shuffle_batches(jax.random.key(0),
-                                   jnp.arange(steps * batch), batch)
-  losses = jnp.zeros((steps, variants))
-  tick = time.perf_counter()
-  train_steps = make_train_steps(model, tx, length).lower(
-      state["s"], losses, series, order, weights, rates, keys, np.int32(0),
-      np.int32(0), np.int32(steps)).compile()
-  compile_seconds = time.perf_counter() - tick
-
-  def run():
-    state["s"], out = train_steps(
-        state["s"], jnp.zeros((steps, variants)), series, order, weights,
-        rates, keys, np.int32(0), np.int32(0), np.int32(steps))
-    out.block_until_ready()
-
-  return _median_seconds(run, runs), compile_seconds
-
-
-def pytorch(series, units, layers, variants, steps, batch, length, runs):
-  data = torch.from_numpy(np.asarray(series))
-  models = [ref.TorchForecaster(1, units, layers, DROPOUT)
-            for _ in range(variants)]
-  optimizers = [torch.optim.Adam(m.parameters(), 1e-3) for m in models]
-  starts = np.arange(steps * batch)
-  rng = np.random.default_rng(0)
-
-  def run():
-    for model, optimizer in zip(models, optimizers, strict=True):
-      ref.train_epoch(model, optimizer, data, starts, length, batch, rng)
-
-  return _median_seconds(run, runs)
 
 
 def main(argv):

@@ -198,6 +198,24 @@ def _keep_best(best, params, improved):
   return jax.tree.map(pick, best, params)
 
 
+class _BestSoFar:
+  """Each variant's best epoch by validation loss, and its parameters."""
+
+  def __init__(self, params, count: int):
+    # A copy: an epoch donates (and so deletes) the state's own buffers.
+    self.params = jax.tree.map(jnp.copy, params)
+    self.val = np.full(count, np.inf)
+    self.epoch = np.zeros(count, int)
+    self.train = np.full(count, np.nan)
+
+  def update(self, epoch: int, params, train_loss, val_loss) -> None:
+    improved = val_loss < self.val
+    self.params = _keep_best(self.params, params, jnp.asarray(improved))
+    self.val = np.where(improved, val_loss, self.val)
+    self.epoch = np.where(improved, epoch, self.epoch)
+    self.train = np.where(improved, train_loss, self.train)
+
+
 def train_variants(
     model: LSTMForecaster,
     series: jax.Array,
@@ -230,47 +248,36 @@ def train_variants(
       [jax.random.fold_in(jax.random.fold_in(root, 1), 0)] * count)
   shuffle_key = jax.random.fold_in(root, 2)
   states = create_train_states(model, tx, init_keys, series.shape[1], length)
-  train_steps = make_train_steps(model, tx, length)
-  eval_loss = make_eval_loss(model, length)
   train_starts, val_starts = jnp.asarray(train_starts), jnp.asarray(val_starts)
   rates = jnp.asarray(rates, jnp.float32)
 
   started = time.perf_counter()
   order, weights = shuffle_batches(shuffle_key, train_starts, batch_size)
-  losses = jnp.zeros((order.shape[0], count))
-  train_steps = train_steps.lower(
-      states, losses, series, order, weights, rates, dropout_keys,
-      np.int32(0), np.int32(0), np.int32(1)).compile()
-  eval_loss = eval_loss.lower(states.params, series, val_starts).compile()
+  train_steps = make_train_steps(model, tx, length).lower(
+      states, jnp.zeros((order.shape[0], count)), series, order, weights,
+      rates, dropout_keys, np.int32(0), np.int32(0), np.int32(1)).compile()
+  eval_loss = make_eval_loss(model, length).lower(
+      states.params, series, val_starts).compile()
   compile_seconds = time.perf_counter() - started
 
-  # A copy: the epoch donates (and so deletes) the state's own buffers.
-  best_params = jax.tree.map(jnp.copy, states.params)
-  best_val = np.full(count, np.inf)
-  best_epoch = np.zeros(count, int)
-  train_at_best = np.full(count, np.nan)
-  history, sizer = [], SegmentSizer(segment_steps)
-  for epoch in range(epochs):
+  best, history, sizer = _BestSoFar(states.params, count), [], SegmentSizer(
+      segment_steps)
+  for epoch in range(1, epochs + 1):
     tick = time.perf_counter()
     states, train_loss = run_epoch(
         train_steps, states, series, train_starts, rates, dropout_keys,
-        shuffle_key, epoch, batch_size, sizer)
-    val_loss = eval_loss(states.params, series, val_starts)
-    train_loss, val_loss = np.asarray(train_loss), np.asarray(val_loss)
-    improved = val_loss < best_val
-    best_params = _keep_best(best_params, states.params, jnp.asarray(improved))
-    best_val = np.where(improved, val_loss, best_val)
-    best_epoch = np.where(improved, epoch + 1, best_epoch)
-    train_at_best = np.where(improved, train_loss, train_at_best)
-    record = dict(epoch=epoch + 1, train_loss=train_loss.tolist(),
-                  val_loss=val_loss.tolist(),
-                  seconds=time.perf_counter() - tick)
-    history.append(record)
+        shuffle_key, epoch - 1, batch_size, sizer)
+    val_loss = np.asarray(eval_loss(states.params, series, val_starts))
+    train_loss = np.asarray(train_loss)
+    best.update(epoch, states.params, train_loss, val_loss)
+    history.append(dict(epoch=epoch, train_loss=train_loss.tolist(),
+                        val_loss=val_loss.tolist(),
+                        seconds=time.perf_counter() - tick))
     if on_epoch:
-      on_epoch(record)
-    if patience and (epoch + 1 - best_epoch >= patience).all():
+      on_epoch(history[-1])
+    if patience and (epoch - best.epoch >= patience).all():
       break
-  return TrainResult(best_params, best_epoch, best_val, train_at_best,
+  return TrainResult(best.params, best.epoch, best.val, best.train,
                      len(history), history, time.perf_counter() - started,
                      compile_seconds)
 
