@@ -2,7 +2,7 @@
 
   python -m benchmarks.segment_overhead --units=64 --layers=1 --variants=4
 
-Times one epoch of --batches steps three ways: all steps in one dispatch,
+Times an epoch of --batches steps three ways: all steps in one dispatch,
 auto-sized segments (about --segment_seconds each), and one step per
 dispatch (the worst case). Reports seconds per step and the ratio to the
 single dispatch; the median of --runs runs.
@@ -52,13 +52,13 @@ def main(argv):
           "auto segments": lambda: SegmentSizer(0, FLAGS.segment_seconds),
           "1 step per dispatch": lambda: SegmentSizer(1)}
   seconds = {}
-  for name, sizer in ways.items():
-    times = []
+  for name, make_sizer in ways.items():
+    times, sizer = [], make_sizer()  # one sizer for all epochs, as in training
     for run in range(FLAGS.runs + 1):
       tick = time.perf_counter()
       state["s"], loss = run_epoch(steps, state["s"], series, starts, rates,
                                    keys, jax.random.key(0), run, BATCH,
-                                   sizer())
+                                   sizer)
       loss.block_until_ready()
       times.append(time.perf_counter() - tick)
     seconds[name] = statistics.median(times[1:]) / batches  # 0: warm-up

@@ -64,6 +64,7 @@ def main(argv):
     # Reused by every later run beside this one: no recompilation on resume.
     jax.config.update("jax_compilation_cache_dir",
                       str(workdir.absolute().parent / ".jax_cache"))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     job.run(data, workdir, FLAGS.phase)
   except (ConfigError, DataError, RunDirError) as error:
     print(f"error: {error}", file=sys.stderr)

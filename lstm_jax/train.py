@@ -106,23 +106,39 @@ shuffle_batches = jax.jit(epoch_batches, static_argnums=2)
 class SegmentSizer:
   """How many steps one dispatch runs.
 
-  A fixed `steps`, or (steps=0) as many as take about `seconds`, measured
-  on the segments run so far. Either way the results are the same; only how
-  often control returns to Python changes.
+  A fixed `steps`; or (steps=0) sized from the first two segments, of one
+  and two steps, which give the time of a step and the fixed cost of a
+  dispatch: a segment then lasts about `seconds`, and longer where that
+  keeps the dispatch cost under `max_overhead` of the segment. Either way
+  the results are the same; only how often control returns to Python
+  changes.
   """
 
-  def __init__(self, steps: int = 0, seconds: float = 1.0):
-    self.fixed, self.seconds, self.per_step = steps, seconds, None
+  def __init__(self, steps: int = 0, seconds: float = 1.0,
+               max_overhead: float = 0.05):
+    self.fixed, self.seconds, self.max_overhead = steps, seconds, max_overhead
+    self.timings: list[float] = []
+    self.size: int | None = None
 
   def next(self, remaining: int) -> int:
     if self.fixed:
       return min(self.fixed, remaining)
-    if self.per_step is None:
-      return min(2, remaining)  # a short first segment to measure
-    return min(max(1, int(self.seconds / self.per_step)), remaining)
+    if self.size is None:
+      return min(len(self.timings) + 1, remaining)  # 1, then 2 steps
+    return min(self.size, remaining)
 
   def observe(self, steps: int, seconds: float) -> None:
-    self.per_step = seconds / steps
+    if self.fixed or self.size is not None:
+      return
+    if steps != len(self.timings) + 1:  # an epoch's end cut a probe short
+      return
+    self.timings.append(seconds)
+    if len(self.timings) == 2:
+      one, two = self.timings
+      per_step = max(two - one, two / 4)  # robust to timing noise
+      overhead = max(one - per_step, 0.0)
+      wanted = max(self.seconds, overhead / self.max_overhead)
+      self.size = max(1, round(wanted / per_step))
 
 
 def run_epoch(train_steps, states, series, starts, rates, dropout_keys,

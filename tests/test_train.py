@@ -83,10 +83,16 @@ def test_segment_length_never_changes_the_result():
 
 
 def test_auto_segments_aim_at_the_target_duration():
-  sizer = SegmentSizer(0, seconds=1.0)
+  sizer = SegmentSizer(0, seconds=1.0, max_overhead=0.05)
+  assert sizer.next(100) == 1
+  sizer.observe(1, 0.06)
   assert sizer.next(100) == 2
-  sizer.observe(2, 0.1)  # 50 ms a step
+  sizer.observe(2, 0.11)  # 50 ms a step, 10 ms to dispatch: 1 s is 20 steps
   assert sizer.next(100) == 20 and sizer.next(7) == 7
+  costly = SegmentSizer(0, seconds=1.0, max_overhead=0.05)
+  costly.observe(1, 0.3)
+  costly.observe(2, 0.4)  # 100 ms a step, 200 ms to dispatch: 4 s keeps 5 %
+  assert costly.next(1000) == 40
   assert SegmentSizer(5).next(100) == 5
 
 
