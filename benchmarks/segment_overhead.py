@@ -56,7 +56,7 @@ def main(argv):
     times, sizer = [], make_sizer()  # one sizer for all epochs, as in training
     for run in range(FLAGS.runs + 1):
       tick = time.perf_counter()
-      state["s"], loss = run_epoch(steps, state["s"], series, starts, rates,
+      state["s"], loss, _ = run_epoch(steps, state["s"], series, starts, rates,
                                    keys, jax.random.key(0), run, BATCH,
                                    sizer)
       loss.block_until_ready()

@@ -29,9 +29,9 @@ def run_fit(data: Dataset, workdir: Path) -> dict:
   train_starts, val_starts = data.fit_windows()
 
   def log_epoch(record):
-    logging.info("fit epoch %d: train_loss %.5f val_loss %.5f (%.1fs)",
-                 record["epoch"], record["train_loss"][0],
-                 record["val_loss"][0], record["seconds"])
+    logging.info("fit epoch %d: train_loss %s val_loss %s (%.1fs)",
+                 record["epoch"], _loss(record["train_loss"][0]),
+                 _loss(record["val_loss"][0]), record["seconds"])
 
   result = train_variants(
       model, jax.device_put(data.scaled), train_starts, val_starts,
@@ -40,13 +40,18 @@ def run_fit(data: Dataset, workdir: Path) -> dict:
       length=config.sequence_length, epochs=config.epochs,
       patience=config.patience, segment_steps=config.segment_steps,
       on_epoch=log_epoch)
+  if result.best_epoch[0] == 0:
+    raise rundir.RunDirError(
+        f"{workdir}: the final fit diverged in epoch "
+        f"{result.diverged_epoch[0]}; lower --learning_rate")
   summary = dict(
       units=selected["units"], layers=selected["layers"],
       dropout=selected["dropout"], train_windows=len(train_starts),
       val_windows=len(val_starts), best_epoch=int(result.best_epoch[0]),
       best_val_loss=float(result.best_val_loss[0]),
       train_loss_at_best=float(result.train_loss_at_best[0]),
-      epochs_run=result.epochs_run, seconds=round(result.seconds, 3),
+      epochs_run=int(result.epochs_run[0]), status=result.status[0],
+      seconds=round(result.seconds, 3),
       compile_seconds=round(result.compile_seconds, 3),
       history=[dict(epoch=h["epoch"], train_loss=h["train_loss"][0],
                     val_loss=h["val_loss"][0]) for h in result.history])
@@ -61,3 +66,7 @@ def run_fit(data: Dataset, workdir: Path) -> dict:
              unstack(result.best_params, 0), meta)
   rundir.write_json(workdir / SUMMARY_FILE, summary)
   return summary
+
+
+def _loss(value: float | None) -> str:
+  return "diverged" if value is None else f"{value:.5f}"

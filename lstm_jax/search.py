@@ -20,8 +20,8 @@ from lstm_jax.model import LSTMForecaster, parameter_count
 from lstm_jax.train import train_variants, unstack
 
 TABLE_COLUMNS = [
-    "units", "layers", "dropout", "val_loss", "train_loss", "best_epoch",
-    "epochs_run", "seconds", "compile_seconds", "parameters",
+    "units", "layers", "dropout", "val_loss", "train_loss", "status",
+    "best_epoch", "epochs_run", "seconds", "compile_seconds", "parameters",
 ]
 
 
@@ -38,14 +38,17 @@ def run_cell(data: Dataset, units: int, layers: int, series) -> list[dict]:
       model, series, train_starts, val_starts, np.array(config.dropouts),
       seed=config.seed, learning_rate=config.learning_rate,
       batch_size=config.batch_size, length=config.sequence_length,
-      epochs=config.epochs, segment_steps=config.segment_steps)
+      epochs=config.epochs, patience=config.patience,
+      segment_steps=config.segment_steps)
   params = parameter_count(unstack(result.best_params, 0))
   return [
       dict(units=units, layers=layers, dropout=rate,
            val_loss=float(result.best_val_loss[k]),
            train_loss=float(result.train_loss_at_best[k]),
            best_epoch=int(result.best_epoch[k]),
-           epochs_run=result.epochs_run,
+           epochs_run=int(result.epochs_run[k]),
+           status=result.status[k],
+           diverged_epoch=int(result.diverged_epoch[k]),
            seconds=round(result.seconds, 3),
            compile_seconds=round(result.compile_seconds, 3),
            parameters=params,

@@ -60,42 +60,58 @@ def epoch_batches(key, starts, batch_size: int):
 
 
 def make_train_steps(model: LSTMForecaster, tx, length: int):
-  """The jitted segment: (states, losses, series, order, weights, rates,
-  dropout_keys, epoch, first, count) -> (states, losses).
+  """The jitted segment: (states, losses, healthy, series, order, weights,
+  rates, dropout_keys, active, epoch, first, count) -> (states, losses,
+  healthy).
 
   Runs steps first .. first + count - 1 of an epoch whose batches are the
   rows of `order` ([batches, batch_size] start indices, `weights` masking
   padding), writing each step's summed loss into row `step` of `losses`
-  ([batches, K]). The step count is traced, so one program serves every segment
-  length; a step's dropout key depends on (epoch, step) alone, so where the
-  segments are cut never changes the result.
+  ([batches, K]). The step count is traced, so one program serves every
+  segment length; a step's dropout key depends on (epoch, step) alone, so
+  where the segments are cut never changes the result.
+
+  Per-variant control is masking: a variant not `active` ([K] bool) keeps
+  its state; one whose loss or gradients turn non-finite keeps its last
+  finite state and is marked not `healthy` from then on. The others compute
+  exactly what they would without it.
   """
 
   def loss_fn(params, x, y, weights, rate, key):
     pred = model.apply({"params": params}, x, rate, key)[:, 0]
     return jnp.sum(weights * (pred - y) ** 2) / jnp.sum(weights)
 
-  def train_step(state, x, y, weights, rate, key):
+  def train_step(state, moving, x, y, weights, rate, key):
     loss, grads = jax.value_and_grad(loss_fn)(
         state.params, x, y, weights, rate, key)
+    finite = jnp.isfinite(loss)
+    for grad in jax.tree.leaves(grads):
+      finite &= jnp.isfinite(grad).all()
     updates, opt_state = tx.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
-    return TrainState(params, opt_state), loss
+    keep = moving & finite
+    state = jax.tree.map(lambda new, old: jnp.where(keep, new, old),
+                         TrainState(params, opt_state), state)
+    return state, loss, finite
 
-  v_train_step = jax.vmap(train_step, in_axes=(0, None, None, None, 0, 0))
+  v_train_step = jax.vmap(train_step, in_axes=(0, 0, None, None, None, 0, 0))
 
-  def train_steps(states, losses, series, order, weights, rates,
-                  dropout_keys, epoch, first, count):
+  def train_steps(states, losses, healthy, series, order, weights, rates,
+                  dropout_keys, active, epoch, first, count):
     def body(step, carry):
-      states, losses = carry
+      states, losses, healthy = carry
       x, y = gather_windows(series, order[step], length)
       keys = jax.vmap(
           lambda k: jax.random.fold_in(jax.random.fold_in(k, epoch), step)
       )(dropout_keys)
-      states, loss = v_train_step(states, x, y, weights[step], rates, keys)
-      return states, losses.at[step].set(loss * weights[step].sum())
+      moving = active & healthy
+      states, loss, finite = v_train_step(states, moving, x, y, weights[step],
+                                          rates, keys)
+      losses = losses.at[step].set(loss * weights[step].sum())
+      return states, losses, healthy & (finite | ~moving)
 
-    return jax.lax.fori_loop(first, first + count, body, (states, losses))
+    return jax.lax.fori_loop(first, first + count, body,
+                             (states, losses, healthy))
 
   return jax.jit(train_steps, donate_argnums=(0, 1))
 
@@ -142,22 +158,29 @@ class SegmentSizer:
 
 
 def run_epoch(train_steps, states, series, starts, rates, dropout_keys,
-              shuffle_key, epoch: int, batch_size: int, sizer: SegmentSizer):
-  """One epoch in segments; returns (states, mean train loss [K])."""
+              shuffle_key, epoch: int, batch_size: int, sizer: SegmentSizer,
+              active=None):
+  """One epoch in segments of the variants that are `active` (default all).
+
+  Returns (states, mean train loss [K], healthy [K]: no non-finite loss or
+  gradient met this epoch).
+  """
   order, weights = shuffle_batches(
       jax.random.fold_in(shuffle_key, epoch), starts, batch_size)
+  count_k = rates.shape[0]
+  active = jnp.ones(count_k, bool) if active is None else jnp.asarray(active)
   batches, step = order.shape[0], 0
-  losses = jnp.zeros((batches, rates.shape[0]))
+  losses, healthy = jnp.zeros((batches, count_k)), jnp.ones(count_k, bool)
   while step < batches:
     count = sizer.next(batches - step)
     tick = time.perf_counter()
-    states, losses = train_steps(states, losses, series, order, weights,
-                                 rates, dropout_keys, np.int32(epoch),
-                                 np.int32(step), np.int32(count))
+    states, losses, healthy = train_steps(
+        states, losses, healthy, series, order, weights, rates, dropout_keys,
+        active, np.int32(epoch), np.int32(step), np.int32(count))
     losses.block_until_ready()  # the segment's sync point
     sizer.observe(count, time.perf_counter() - tick)
     step += count
-  return states, losses.sum(axis=0) / starts.shape[0]
+  return states, losses.sum(axis=0) / starts.shape[0], healthy
 
 
 def make_predict(model: LSTMForecaster, length: int):
@@ -199,7 +222,9 @@ class TrainResult:
   best_epoch: np.ndarray
   best_val_loss: np.ndarray
   train_loss_at_best: np.ndarray
-  epochs_run: int
+  epochs_run: np.ndarray
+  status: list[str]  # completed, early_stopped or diverged
+  diverged_epoch: np.ndarray  # 0 where it did not diverge
   history: list[dict]
   seconds: float
   compile_seconds: float
@@ -224,8 +249,8 @@ class _BestSoFar:
     self.epoch = np.zeros(count, int)
     self.train = np.full(count, np.nan)
 
-  def update(self, epoch: int, params, train_loss, val_loss) -> None:
-    improved = val_loss < self.val
+  def update(self, epoch: int, params, train_loss, val_loss, mask) -> None:
+    improved = (val_loss < self.val) & mask
     self.params = _keep_best(self.params, params, jnp.asarray(improved))
     self.val = np.where(improved, val_loss, self.val)
     self.epoch = np.where(improved, epoch, self.epoch)
@@ -251,8 +276,10 @@ def train_variants(
   """Trains len(rates) variants together; keeps each one's best parameters.
 
   Validation runs after every epoch (one host sync per epoch, deliberate).
-  With `patience`, training ends once no variant improved for that many
-  epochs. Each dispatch runs `segment_steps` steps (0: about a second's
+  With `patience`, a variant stops (its state frozen) once it has not
+  improved for that many epochs; a variant whose loss or gradients turn
+  non-finite stops as `diverged`. Training ends when none is left. Each
+  dispatch runs `segment_steps` steps (0: about a second's
   worth). All variants share the seed: same initial parameters and batches,
   so they differ only in what the rates make them differ in.
   """
@@ -269,33 +296,47 @@ def train_variants(
 
   started = time.perf_counter()
   order, weights = shuffle_batches(shuffle_key, train_starts, batch_size)
+  flags = jnp.ones(count, bool)
   train_steps = make_train_steps(model, tx, length).lower(
-      states, jnp.zeros((order.shape[0], count)), series, order, weights,
-      rates, dropout_keys, np.int32(0), np.int32(0), np.int32(1)).compile()
+      states, jnp.zeros((order.shape[0], count)), flags, series, order,
+      weights, rates, dropout_keys, flags, np.int32(0), np.int32(0),
+      np.int32(1)).compile()
   eval_loss = make_eval_loss(model, length).lower(
       states.params, series, val_starts).compile()
   compile_seconds = time.perf_counter() - started
 
   best, history, sizer = _BestSoFar(states.params, count), [], SegmentSizer(
       segment_steps)
+  active, epochs_run = np.ones(count, bool), np.zeros(count, int)
+  diverged_epoch = np.zeros(count, int)
   for epoch in range(1, epochs + 1):
     tick = time.perf_counter()
-    states, train_loss = run_epoch(
+    states, train_loss, healthy = run_epoch(
         train_steps, states, series, train_starts, rates, dropout_keys,
-        shuffle_key, epoch - 1, batch_size, sizer)
+        shuffle_key, epoch - 1, batch_size, sizer, active)
     val_loss = np.asarray(eval_loss(states.params, series, val_starts))
-    train_loss = np.asarray(train_loss)
-    best.update(epoch, states.params, train_loss, val_loss)
-    history.append(dict(epoch=epoch, train_loss=train_loss.tolist(),
-                        val_loss=val_loss.tolist(),
-                        seconds=time.perf_counter() - tick))
+    train_loss, healthy = np.asarray(train_loss), np.asarray(healthy)
+    epochs_run += active
+    diverged_epoch[active & ~healthy] = epoch
+    best.update(epoch, states.params, train_loss, val_loss, active & healthy)
+    history.append(dict(
+        epoch=epoch, seconds=time.perf_counter() - tick,
+        train_loss=[float(v) if a else None
+                    for v, a in zip(train_loss, active & healthy, strict=True)],
+        val_loss=[float(v) if a else None
+                  for v, a in zip(val_loss, active & healthy, strict=True)]))
     if on_epoch:
       on_epoch(history[-1])
-    if patience and (epoch - best.epoch >= patience).all():
+    active &= healthy
+    if patience:
+      active &= epoch - best.epoch < patience
+    if not active.any():
       break
+  status = ["diverged" if d else "early_stopped" if n < epochs else
+            "completed" for d, n in zip(diverged_epoch, epochs_run, strict=True)]
   return TrainResult(best.params, best.epoch, best.val, best.train,
-                     len(history), history, time.perf_counter() - started,
-                     compile_seconds)
+                     epochs_run, status, diverged_epoch, history,
+                     time.perf_counter() - started, compile_seconds)
 
 
 def unstack(tree, index: int):

@@ -38,9 +38,10 @@ def _twenty_steps(model, tx, series, starts, keys, rates, dropout_keys):
   order, weights = shuffle_batches(jax.random.key(7), starts, BATCH)
   states = create_train_states(model, tx, keys, 1, LENGTH)
   losses = jnp.zeros((order.shape[0], rates.shape[0]))
-  states, losses = steps(states, losses, series, order, weights, rates,
-                         dropout_keys, np.int32(0), np.int32(0),
-                         np.int32(order.shape[0]))
+  everyone = jnp.ones(rates.shape[0], bool)
+  states, losses, _ = steps(states, losses, everyone, series, order, weights,
+                            rates, dropout_keys, everyone, np.int32(0),
+                            np.int32(0), np.int32(order.shape[0]))
   return states, losses.sum(axis=0)
 
 
@@ -71,9 +72,9 @@ def test_segment_length_never_changes_the_result():
   results = []
   for segment in (1, 3, 20):
     states = create_train_states(model, tx, keys, 1, LENGTH)
-    states, loss = run_epoch(steps, states, series, starts, rates, keys,
-                             jax.random.key(7), 0, BATCH,
-                             SegmentSizer(segment))
+    states, loss, _ = run_epoch(steps, states, series, starts, rates, keys,
+                                jax.random.key(7), 0, BATCH,
+                                SegmentSizer(segment))
     results.append((jax.tree.leaves(states.params), np.asarray(loss)))
   for params, loss in results[1:]:
     np.testing.assert_array_equal(loss, results[0][1])
@@ -120,7 +121,7 @@ def test_best_parameters_are_those_of_the_lowest_validation_loss():
       model, series, np.asarray(starts[:80]), val_starts,
       np.array([0.0, 0.3]), seed=0, learning_rate=1e-2, batch_size=BATCH,
       length=LENGTH, epochs=4)
-  assert result.epochs_run == 4 and len(result.history) == 4
+  assert result.epochs_run.tolist() == [4, 4] and len(result.history) == 4
   val = np.array([h["val_loss"] for h in result.history])  # [epochs, K]
   np.testing.assert_allclose(result.best_val_loss, val.min(axis=0))
   np.testing.assert_array_equal(result.best_epoch, val.argmin(axis=0) + 1)
@@ -130,12 +131,42 @@ def test_best_parameters_are_those_of_the_lowest_validation_loss():
                              rtol=1e-6)
 
 
-def test_patience_stops_when_no_variant_improves():
-  series, starts, model, tx, _ = _setup(1)
-  # A learning rate of ~0 never improves on the first epoch's loss.
+def test_a_diverging_variant_is_frozen_and_leaves_the_others_unchanged():
+  series, starts, model, tx, keys = _setup(2)
+  rates = jnp.array([0.1, 0.1])
+  steps = make_train_steps(model, tx, LENGTH)
+  order, weights = shuffle_batches(jax.random.key(7), starts, BATCH)
+
+  def run(poison):
+    states = create_train_states(model, tx, keys, 1, LENGTH)
+    if poison:  # variant 1's weights blow up from the start
+      states = states.replace(params=jax.tree.map(
+          lambda p: p.at[1].multiply(jnp.inf), states.params))
+    before = jax.tree.map(jnp.copy, states.params)
+    states, losses, healthy = steps(
+        states, jnp.zeros((20, 2)), jnp.ones(2, bool), series, order,
+        weights, rates, keys, jnp.ones(2, bool), np.int32(0), np.int32(0),
+        np.int32(20))
+    return before, states, np.asarray(healthy)
+
+  _, clean, clean_healthy = run(poison=False)
+  before, poisoned, healthy = run(poison=True)
+  assert clean_healthy.tolist() == [True, True]
+  assert healthy.tolist() == [True, False]
+  for a, b, c in zip(jax.tree.leaves(clean.params),
+                     jax.tree.leaves(poisoned.params),
+                     jax.tree.leaves(before), strict=True):
+    np.testing.assert_array_equal(np.asarray(a[0]), np.asarray(b[0]))
+    np.testing.assert_array_equal(np.asarray(b[1]), np.asarray(c[1]))
+
+
+def test_early_stopping_is_per_variant_and_reported():
+  series, starts, model, _, _ = _setup(1)
   result = train_variants(
       model, series, np.asarray(starts[:40]), np.asarray(starts[80:120]),
-      np.array([0.0]), seed=0, learning_rate=1e-12, batch_size=BATCH,
+      np.array([0.0, 0.5]), seed=0, learning_rate=1e-12, batch_size=BATCH,
       length=LENGTH, epochs=50, patience=3)
-  assert result.epochs_run < 50
-  assert result.epochs_run - result.best_epoch[0] == 3
+  # A learning rate of ~0 improves on nothing after the first epoch.
+  assert result.status == ["early_stopped", "early_stopped"]
+  np.testing.assert_array_equal(result.epochs_run, [4, 4])
+  assert result.history[-1]["epoch"] == 4
