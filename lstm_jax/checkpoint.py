@@ -13,9 +13,12 @@ import orbax.checkpoint as ocp
 from lstm_jax.rundir import RunDirError
 
 
-def save_model(directory: Path, step: int, params, meta: dict) -> None:
-  options = ocp.CheckpointManagerOptions(max_to_keep=2)
+def save_model(directory: Path, params, meta: dict) -> None:
+  """Saves a model as the newest checkpoint; older ones go once it is
+  complete (a refit after a widened grid replaces the previous model)."""
+  options = ocp.CheckpointManagerOptions(max_to_keep=1)
   with ocp.CheckpointManager(directory.absolute(), options=options) as manager:
+    step = (manager.latest_step() or 0) + 1
     manager.save(step, args=ocp.args.Composite(
         params=ocp.args.StandardSave(params),
         meta=ocp.args.JsonSave(meta)), force=True)

@@ -79,9 +79,10 @@ PRESETS: dict[str, dict[str, Any]] = {
         learning_rate=3e-3),
 }
 
-# Settings that change how fast a run goes, never what it computes: they are
-# not part of a run directory's identity.
-SPEED_FIELDS = ("segment_steps",)
+# Settings that change how fast a run goes or which part of the grid it
+# covers, never what a result means: they are not part of a run directory's
+# identity, so a grid can be widened in place (finished cells are reused).
+NON_IDENTITY_FIELDS = ("segment_steps", "units_range", "units_step", "layers")
 
 # Settings that only decide how a window is sized to the data, and so may be
 # shrunk to fit when they were not given explicitly.

@@ -62,8 +62,7 @@ def run_fit(data: Dataset, workdir: Path) -> dict:
       scaler=dict(mean=data.scaler.mean, std=data.scaler.std),
       column=data.series.name, config=to_dict(config),
       best_epoch=summary["best_epoch"], best_val_loss=summary["best_val_loss"])
-  save_model(workdir / "checkpoints", summary["best_epoch"],
-             unstack(result.best_params, 0), meta)
+  save_model(workdir / "checkpoints", unstack(result.best_params, 0), meta)
   rundir.write_json(workdir / SUMMARY_FILE, summary)
   return summary
 

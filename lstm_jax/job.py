@@ -12,7 +12,7 @@ from pathlib import Path
 from absl import logging
 
 from lstm_jax import evaluate, report, rundir, search
-from lstm_jax.config import SPEED_FIELDS, fingerprint, to_dict
+from lstm_jax.config import NON_IDENTITY_FIELDS, fingerprint, to_dict
 from lstm_jax.data import Dataset
 from lstm_jax.fit import SUMMARY_FILE, run_fit
 
@@ -22,7 +22,7 @@ PHASES = ("search", "fit", "evaluate")
 def identity(data: Dataset) -> dict:
   """What a run directory's results mean: the settings and the data."""
   config = {k: v for k, v in to_dict(data.config).items()
-            if k not in SPEED_FIELDS}
+            if k not in NON_IDENTITY_FIELDS}
   summary = data.summary()
   values = {"config": config,
             "data": {"column": summary["column"], "rows": summary["rows"],
@@ -68,11 +68,22 @@ def _search(data: Dataset, workdir: Path) -> bool:
 
 
 def _fit(data: Dataset, workdir: Path) -> bool:
-  if (workdir / SUMMARY_FILE).exists():
-    logging.info("fit done before (%s exists), skipped", SUMMARY_FILE)
+  if _fit_is_current(workdir):
+    logging.info("fit of the selected configuration done before, skipped")
     return False
   run_fit(data, workdir)
   return True
+
+
+def _fit_is_current(workdir: Path) -> bool:
+  """Whether the saved fit is of the configuration selected now (a widened
+  grid may have selected another)."""
+  path = workdir / SUMMARY_FILE
+  if not path.exists():
+    return False
+  fitted, selected = (rundir.read_json(path),
+                      rundir.read_json(workdir / "selected.json"))
+  return all(fitted[k] == selected[k] for k in ("units", "layers", "dropout"))
 
 
 def _evaluate(data: Dataset, workdir: Path) -> bool:

@@ -4,6 +4,7 @@ import csv
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -82,6 +83,28 @@ def test_other_settings_in_the_same_workdir_are_refused(etth1_run):
   lines = done.stderr.strip().splitlines()
   assert len(lines) == 1 and "config.epochs" in lines[0], done.stderr
   assert {p: p.read_bytes() for p in workdir.rglob("*") if p.is_file()} == files
+
+
+def test_widening_the_grid_reuses_finished_cells(etth1_run, tmp_path):
+  original, args = etth1_run
+  workdir = tmp_path / "widened"
+  shutil.copytree(original, workdir)
+  old_cell = (workdir / "search" / "cell_u8_l1.json").read_bytes()
+  args = [a for a in args if not a.startswith("--workdir")]
+  done = grid(*args, f"--workdir={workdir}", "--units_max=12",
+              "--units_step=4")
+  assert done.returncode == 0, done.stderr[-3000:]
+  assert "units=8 layers=1: done before, skipped" in done.stderr
+  assert (workdir / "search" / "cell_u8_l1.json").read_bytes() == old_cell
+  with open(workdir / "search_results.csv") as f:
+    rows = list(csv.DictReader(f))
+  assert sorted({r["units"] for r in rows}) == ["12", "8"] and len(rows) == 4
+  selected = json.loads((workdir / "selected.json").read_text())
+  fitted = json.loads((workdir / "fit_summary.json").read_text())
+  assert (fitted["units"], fitted["dropout"]) == (selected["units"],
+                                                  selected["dropout"])
+  _, meta = load_model(workdir / "checkpoints")
+  assert meta["units"] == selected["units"]
 
 
 @pytest.fixture
