@@ -11,7 +11,6 @@ imports on both sides.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import subprocess
@@ -21,6 +20,8 @@ import time
 from pathlib import Path
 
 from absl import app, flags
+
+from lstm_jax import rundir
 
 ROOT = Path(__file__).resolve().parents[1]
 flags.DEFINE_string("data", str(ROOT.parent / "shared/data/ETTh1.csv"),
@@ -80,9 +81,7 @@ def main(argv):
           f"({r['warm_compile']:5.1f}) {r['cold_ratio']:10.2f} "
           f"{r['warm_ratio']:10.2f}", flush=True)
     if FLAGS.out:
-      Path(FLAGS.out).parent.mkdir(parents=True, exist_ok=True)
-      with open(FLAGS.out, "a") as f:
-        f.write(json.dumps(r) + "\n")
+      rundir.append_jsonl(Path(FLAGS.out), r)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,6 @@ PyTorch trains the K variants one after another, as a loop over a grid does.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import jax
@@ -21,6 +20,7 @@ from absl import app, flags
 
 from benchmarks import torch_reference as ref
 from benchmarks.common import flops_per_sample, ours, pytorch
+from lstm_jax import rundir
 
 flags.DEFINE_list("shapes", ["64x1", "128x2", "256x2"], "units x layers")
 flags.DEFINE_list("variants", ["1", "4", "8"], "K, variants trained at once")
@@ -62,9 +62,7 @@ def main(argv):
             f" {result['torch_per_s']:11.0f} {result['ratio']:6.2f}"
             f" {result['ours_gflops']:13.1f} {compile_s:10.1f}", flush=True)
       if FLAGS.out:
-        Path(FLAGS.out).parent.mkdir(parents=True, exist_ok=True)
-        with open(FLAGS.out, "a") as f:
-          f.write(json.dumps(result) + "\n")
+        rundir.append_jsonl(Path(FLAGS.out), result)
 
 
 if __name__ == "__main__":

@@ -54,6 +54,7 @@ def write_csv(path: Path, rows: list[dict], columns: list[str]) -> None:
 
 
 def append_jsonl(path: Path, record: dict) -> None:
+  path.parent.mkdir(parents=True, exist_ok=True)
   with open(path, "a") as f:
     f.write(json.dumps(record) + "\n")
 
