@@ -39,7 +39,7 @@ def main(argv):
   rows = steps * batch + length + 1
   series = np.random.default_rng(0).normal(size=(rows, 1)).astype(np.float32)
   device_series = jax.device_put(series)
-  pytorch(series, 8, 1, 1, 2, batch, length, 1)  # torch's one-off start-up
+  pytorch(series, 8, 1, 1, steps, batch, length, 1)  # torch's one-off start-up
   print(f"device {jax.devices()[0].device_kind}, torch threads {threads}")
   print("units layers  K  ours vs/s  torch vs/s  ratio  ours GFLOP/s  compile s")
   for shape in FLAGS.shapes:
