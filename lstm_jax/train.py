@@ -279,8 +279,8 @@ def train_variants(
   With `patience`, a variant stops (its state frozen) once it has not
   improved for that many epochs; a variant whose loss or gradients turn
   non-finite stops as `diverged`. Training ends when none is left. Each
-  dispatch runs `segment_steps` steps (0: about a second's
-  worth). All variants share the seed: same initial parameters and batches,
+  dispatch runs `segment_steps` steps (0: about a second's worth). All
+  variants share the seed: same initial parameters and batches,
   so they differ only in what the rates make them differ in.
   """
   count = len(rates)
@@ -295,11 +295,13 @@ def train_variants(
   rates = jnp.asarray(rates, jnp.float32)
 
   started = time.perf_counter()
-  order, weights = shuffle_batches(shuffle_key, train_starts, batch_size)
-  flags = jnp.ones(count, bool)
+  # Shapes only: compiling needs no real epoch order.
+  order, weights = jax.eval_shape(
+      lambda s: epoch_batches(shuffle_key, s, batch_size), train_starts)
+  everyone = jnp.ones(count, bool)
   train_steps = make_train_steps(model, tx, length).lower(
-      states, jnp.zeros((order.shape[0], count)), flags, series, order,
-      weights, rates, dropout_keys, flags, np.int32(0), np.int32(0),
+      states, jnp.zeros((order.shape[0], count)), everyone, series, order,
+      weights, rates, dropout_keys, everyone, np.int32(0), np.int32(0),
       np.int32(1)).compile()
   eval_loss = make_eval_loss(model, length).lower(
       states.params, series, val_starts).compile()
@@ -316,15 +318,13 @@ def train_variants(
         shuffle_key, epoch - 1, batch_size, sizer, active)
     val_loss = np.asarray(eval_loss(states.params, series, val_starts))
     train_loss, healthy = np.asarray(train_loss), np.asarray(healthy)
+    trained = active & healthy
     epochs_run += active
     diverged_epoch[active & ~healthy] = epoch
-    best.update(epoch, states.params, train_loss, val_loss, active & healthy)
-    history.append(dict(
-        epoch=epoch, seconds=time.perf_counter() - tick,
-        train_loss=[float(v) if a else None
-                    for v, a in zip(train_loss, active & healthy, strict=True)],
-        val_loss=[float(v) if a else None
-                  for v, a in zip(val_loss, active & healthy, strict=True)]))
+    best.update(epoch, states.params, train_loss, val_loss, trained)
+    history.append(dict(epoch=epoch, seconds=time.perf_counter() - tick,
+                        train_loss=_where_trained(train_loss, trained),
+                        val_loss=_where_trained(val_loss, trained)))
     if on_epoch:
       on_epoch(history[-1])
     active &= healthy
@@ -337,6 +337,11 @@ def train_variants(
   return TrainResult(best.params, best.epoch, best.val, best.train,
                      epochs_run, status, diverged_epoch, history,
                      time.perf_counter() - started, compile_seconds)
+
+
+def _where_trained(values, trained) -> list[float | None]:
+  """Per-variant values for the record; None for a variant that had stopped."""
+  return [float(v) if t else None for v, t in zip(values, trained, strict=True)]
 
 
 def unstack(tree, index: int):
