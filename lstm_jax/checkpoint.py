@@ -1,12 +1,15 @@
-"""Orbax checkpoints of a trained model that restore without the command.
+"""Orbax checkpoints: trained models, and training loops to resume.
 
-Beside the parameters each checkpoint holds, as JSON, everything needed to
-use them: the architecture, window length, scaler and the run's settings.
+Beside the parameters a model checkpoint holds, as JSON, everything needed
+to use them: the architecture, window length, scaler and the run's settings.
 """
 
 from __future__ import annotations
 
+import shutil
+import time
 from pathlib import Path
+from typing import Any
 
 import orbax.checkpoint as ocp
 
@@ -34,3 +37,61 @@ def load_model(directory: Path) -> tuple[dict, dict]:
     restored = manager.restore(step, args=ocp.args.Composite(
         params=ocp.args.StandardRestore(), meta=ocp.args.JsonRestore()))
   return restored.params, restored.meta
+
+
+class LoopCheckpoints:
+  """Snapshots of a training loop (a pytree of arrays and a JSON record)
+  from which it resumes exactly.
+
+  Orbax writes each snapshot into a temporary directory and renames it once
+  complete, so one cut short by a kill is never restored (and is removed at
+  the next start); the newest `keep` complete ones stay. `due` says when to
+  save: at every epoch end (`every_epoch`), after `every_steps` steps, or
+  after `every_seconds`, whichever comes first.
+  """
+
+  def __init__(self, directory: Path, *, keep: int = 2,
+               every_epoch: bool = False, every_steps: int = 0,
+               every_seconds: float = 0.0):
+    self.directory = directory
+    self.every_epoch, self.every_steps = every_epoch, every_steps
+    self.every_seconds = every_seconds
+    options = ocp.CheckpointManagerOptions(
+        max_to_keep=keep, cleanup_tmp_directories=True,
+        enable_async_checkpointing=False)
+    self._manager = ocp.CheckpointManager(directory.absolute(),
+                                          options=options)
+    self._last_step = self._manager.latest_step() or 0
+    self._last_time = time.monotonic()
+
+  def restore(self, template) -> tuple[Any, dict] | None:
+    """(tree, record) of the newest snapshot, shaped like `template`; None
+    when there is none."""
+    step = self._manager.latest_step()
+    if step is None:
+      return None
+    restored = self._manager.restore(step, args=ocp.args.Composite(
+        state=ocp.args.StandardRestore(template),
+        record=ocp.args.JsonRestore()))
+    return restored.state, restored.record
+
+  def due(self, step: int, epoch_end: bool = False) -> bool:
+    return ((self.every_epoch and epoch_end)
+            or (self.every_steps and step - self._last_step >= self.every_steps)
+            or (self.every_seconds
+                and time.monotonic() - self._last_time >= self.every_seconds))
+
+  def save(self, step: int, tree, record: dict) -> None:
+    self._manager.save(step, args=ocp.args.Composite(
+        state=ocp.args.StandardSave(tree), record=ocp.args.JsonSave(record)),
+        force=True)
+    self._manager.wait_until_finished()
+    self._last_step, self._last_time = step, time.monotonic()
+
+  def close(self) -> None:
+    self._manager.close()
+
+  def remove(self) -> None:
+    """Deletes every snapshot: the loop's result is safely elsewhere now."""
+    self.close()
+    shutil.rmtree(self.directory, ignore_errors=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-from typing import Any
+from typing import Any, NamedTuple
 
 
 class ConfigError(ValueError):
@@ -39,12 +39,38 @@ class LSTMConfig:
       10000, "Search trains on this many last rows of the training split.")
   optimization_val_window: int = _field(
       1000, "Search scores on this many first rows of the validation split.")
+  learning_rates: tuple[float, ...] = _field(
+      (1e-3,), "Adam learning rates; like --dropouts, all train at once.")
+  seeds: tuple[int, ...] = _field(
+      (), "Seeds of initialisation and dropout; like --dropouts, all train "
+      "at once. Empty: --seed alone.")
   epochs: int = _field(50, "Epochs per search cell and most epochs of the fit.")
   patience: int = _field(
-      10, "Final fit stops after this many epochs without improvement.")
+      10, "A variant (search) or the fit stops after this many epochs "
+      "without improvement.")
+  min_delta: float = _field(
+      0.0, "A validation loss must beat the best by more than this to count "
+      "as an improvement (early stopping and plateaus).")
+  lr_patience: int = _field(
+      0, "Epochs without improvement before a variant's learning rate is "
+      "multiplied by --lr_factor; 0: never.")
+  lr_factor: float = _field(0.5, "Learning-rate reduction factor on plateau.")
+  min_learning_rate: float = _field(
+      1e-6, "Plateau reductions never go below this learning rate.")
+  clip_norm: float = _field(
+      0.0, "Clip each step's gradients to this global norm; 0: no clipping.")
+  weight_decay: float = _field(
+      0.0, "Decoupled weight decay (AdamW); 0: plain Adam.")
   batch_size: int = _field(256, "Windows per training step.")
-  learning_rate: float = _field(1e-3, "Adam learning rate.")
-  seed: int = _field(0, "Seed of initialisation, dropout and shuffling.")
+  seed: int = _field(
+      0, "Seed of batch order, and of initialisation and dropout unless "
+      "--seeds is given.")
+  checkpoint_steps: int = _field(
+      5000, "The final fit saves a resumable checkpoint every this many "
+      "steps (at the next segment end).")
+  checkpoint_minutes: float = _field(
+      10.0, "The final fit also saves one when this many minutes have passed "
+      "since the last.")
   segment_steps: int = _field(
       0, "Training steps per dispatch; 0: as many as take about a second. "
       "Never changes results.")
@@ -76,13 +102,14 @@ PRESETS: dict[str, dict[str, Any]] = {
         units_range=(16, 32), units_step=16, layers=(1, 2),
         sequence_length=24, optimization_train_window=2000,
         optimization_val_window=400, epochs=8, patience=3, batch_size=64,
-        learning_rate=3e-3),
+        learning_rates=(3e-3,)),
 }
 
 # Settings that change how fast a run goes or which part of the grid it
 # covers, never what a result means: they are not part of a run directory's
 # identity, so a grid can be widened in place (finished cells are reused).
-NON_IDENTITY_FIELDS = ("segment_steps", "units_range", "units_step", "layers")
+NON_IDENTITY_FIELDS = ("segment_steps", "units_range", "units_step", "layers",
+                       "checkpoint_steps", "checkpoint_minutes")
 
 # Settings that only decide how a window is sized to the data, and so may be
 # shrunk to fit when they were not given explicitly.
@@ -130,8 +157,33 @@ def validate(config: LSTMConfig) -> None:
        f"--segment_steps={config.segment_steps} must be 0 (auto) or more"),
       (config.batch_size >= 1,
        f"--batch_size={config.batch_size} must be at least 1"),
-      (config.learning_rate > 0,
-       f"--learning_rate={config.learning_rate} must be positive"),
+      (bool(config.learning_rates),
+       "--learning_rates is empty; give e.g. --learning_rates=1e-3"),
+      (all(r > 0 for r in config.learning_rates),
+       f"--learning_rates={_csv(config.learning_rates)}: each must be "
+       "positive"),
+      (len(set(config.learning_rates)) == len(config.learning_rates),
+       f"--learning_rates={_csv(config.learning_rates)} repeats a rate"),
+      (len(set(config.seeds)) == len(config.seeds),
+       f"--seeds={_csv(config.seeds)} repeats a seed"),
+      (all(s >= 0 for s in (config.seed, *config.seeds)),
+       "--seed and --seeds must not be negative"),
+      (config.min_delta >= 0, f"--min_delta={config.min_delta} must not be "
+       "negative"),
+      (config.lr_patience >= 0,
+       f"--lr_patience={config.lr_patience} must be 0 (off) or more"),
+      (0 < config.lr_factor < 1,
+       f"--lr_factor={config.lr_factor} must lie in (0, 1)"),
+      (config.min_learning_rate >= 0,
+       f"--min_learning_rate={config.min_learning_rate} must not be negative"),
+      (config.clip_norm >= 0,
+       f"--clip_norm={config.clip_norm} must be 0 (off) or positive"),
+      (config.weight_decay >= 0,
+       f"--weight_decay={config.weight_decay} must be 0 (off) or positive"),
+      (config.checkpoint_steps >= 1,
+       f"--checkpoint_steps={config.checkpoint_steps} must be at least 1"),
+      (config.checkpoint_minutes > 0,
+       f"--checkpoint_minutes={config.checkpoint_minutes} must be positive"),
   ]
   checks += _split_checks(config)
   for ok, message in checks:
@@ -165,6 +217,21 @@ def _csv(values) -> str:
 def architectures(config: LSTMConfig) -> list[tuple[int, int]]:
   """The grid's cells, (units, layers), in search order."""
   return [(u, n) for u in config.units for n in config.layers]
+
+
+class Variant(NamedTuple):
+  """What the variants of one cell may differ in; they share array shapes."""
+
+  dropout: float
+  learning_rate: float
+  seed: int
+
+
+def variants(config: LSTMConfig) -> list[Variant]:
+  """The variants trained together in every cell, in table order."""
+  seeds = config.seeds or (config.seed,)
+  return [Variant(d, r, s) for d in config.dropouts
+          for r in config.learning_rates for s in seeds]
 
 
 def shrink_windows(

@@ -1,21 +1,28 @@
-"""The final fit: the selected configuration on the whole training split."""
+"""The final fit: the selected configuration on the whole training split.
+
+The training loop checkpoints every `--checkpoint_steps` steps and every
+`--checkpoint_minutes` minutes (at the next segment end), so a killed fit
+resumes where its last checkpoint left it and ends as it would have.
+"""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import jax
-import numpy as np
 from absl import logging
 
 from lstm_jax import rundir
-from lstm_jax.checkpoint import save_model
-from lstm_jax.config import to_dict
+from lstm_jax.checkpoint import LoopCheckpoints, save_model
+from lstm_jax.config import Variant, fingerprint, to_dict
 from lstm_jax.data import Dataset
 from lstm_jax.model import LSTMForecaster
+from lstm_jax.search import CONFIG_KEYS
 from lstm_jax.train import train_variants, unstack
 
 SUMMARY_FILE = "fit_summary.json"
+STATE_DIR = "fit_state"
 
 
 def run_fit(data: Dataset, workdir: Path) -> dict:
@@ -26,6 +33,8 @@ def run_fit(data: Dataset, workdir: Path) -> dict:
   selected = rundir.read_json(path)
   config = data.config
   model = LSTMForecaster(selected["units"], selected["layers"])
+  variant = Variant(selected["dropout"], selected["learning_rate"],
+                    selected["seed"])
   train_starts, val_starts = data.fit_windows()
 
   def log_epoch(record):
@@ -33,37 +42,49 @@ def run_fit(data: Dataset, workdir: Path) -> dict:
                  record["epoch"], _loss(record["train_loss"][0]),
                  _loss(record["val_loss"][0]), record["seconds"])
 
+  # One directory per selection: a fit of an earlier selection (before the
+  # grid was widened) is never resumed as this one.
+  states = workdir / STATE_DIR
+  key = fingerprint({k: selected[k] for k in CONFIG_KEYS})
+  for stale in states.glob("*"):
+    if stale.name != key:
+      shutil.rmtree(stale, ignore_errors=True)
+  if (states / key).exists():
+    logging.info("fit: resuming from its last checkpoint")
+  checkpoints = LoopCheckpoints(
+      states / key, keep=3, every_steps=config.checkpoint_steps,
+      every_seconds=config.checkpoint_minutes * 60)
   result = train_variants(
-      model, jax.device_put(data.scaled), train_starts, val_starts,
-      np.array([selected["dropout"]]), seed=config.seed,
-      learning_rate=config.learning_rate, batch_size=config.batch_size,
-      length=config.sequence_length, epochs=config.epochs,
-      patience=config.patience, segment_steps=config.segment_steps,
-      on_epoch=log_epoch)
+      model, jax.device_put(data.scaled), train_starts, val_starts, [variant],
+      config, checkpoints=checkpoints, on_epoch=log_epoch)
   if result.best_epoch[0] == 0:
+    checkpoints.close()
     raise rundir.RunDirError(
         f"{workdir}: the final fit diverged in epoch "
-        f"{result.diverged_epoch[0]}; lower --learning_rate")
+        f"{result.diverged_epoch[0]}; lower --learning_rates")
+  picked = {k: selected[k] for k in CONFIG_KEYS}
   summary = dict(
-      units=selected["units"], layers=selected["layers"],
-      dropout=selected["dropout"], train_windows=len(train_starts),
-      val_windows=len(val_starts), best_epoch=int(result.best_epoch[0]),
+      **picked, train_windows=len(train_starts), val_windows=len(val_starts),
+      best_epoch=int(result.best_epoch[0]),
       best_val_loss=float(result.best_val_loss[0]),
       train_loss_at_best=float(result.train_loss_at_best[0]),
       epochs_run=int(result.epochs_run[0]), status=result.status[0],
+      final_learning_rate=float(f"{result.final_learning_rate[0]:.6g}"),
       seconds=round(result.seconds, 3),
       compile_seconds=round(result.compile_seconds, 3),
       history=[dict(epoch=h["epoch"], train_loss=h["train_loss"][0],
-                    val_loss=h["val_loss"][0]) for h in result.history])
+                    val_loss=h["val_loss"][0],
+                    learning_rate=float(f"{h['learning_rate'][0]:.6g}"))
+               for h in result.history])
   meta = dict(
-      units=selected["units"], layers=selected["layers"],
-      dropout=selected["dropout"], horizon=1,
-      sequence_length=config.sequence_length,
+      **picked, horizon=1, sequence_length=config.sequence_length,
       scaler=dict(mean=data.scaler.mean, std=data.scaler.std),
       column=data.series.name, config=to_dict(config),
       best_epoch=summary["best_epoch"], best_val_loss=summary["best_val_loss"])
   save_model(workdir / "checkpoints", unstack(result.best_params, 0), meta)
   rundir.write_json(workdir / SUMMARY_FILE, summary)
+  checkpoints.close()
+  shutil.rmtree(states, ignore_errors=True)
   return summary
 
 

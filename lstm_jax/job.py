@@ -83,7 +83,7 @@ def _fit_is_current(workdir: Path) -> bool:
     return False
   fitted, selected = (rundir.read_json(path),
                       rundir.read_json(workdir / "selected.json"))
-  return all(fitted[k] == selected[k] for k in ("units", "layers", "dropout"))
+  return all(fitted.get(k) == selected[k] for k in search.CONFIG_KEYS)
 
 
 def _evaluate(data: Dataset, workdir: Path) -> bool:

@@ -66,7 +66,8 @@ def _markdown(workdir: Path, report: dict) -> str:
                  f"{s['first_time'] or ''} | {s['last_time'] or ''} |")
   lines += [
       "", f"Selected: units={sel['units']}, layers={sel['layers']}, "
-      f"dropout={sel['dropout']} (search val_loss {sel['val_loss']:.5f}, "
+      f"dropout={sel['dropout']}, learning rate {sel['learning_rate']}, "
+      f"seed {sel['seed']} (search val_loss {sel['val_loss']:.5f}, "
       "scaled units).", "",
       f"## Test ({test['windows']} windows, original units)", "",
       f"Skill against persistence (1 - MSE/MSE_persistence): "

@@ -1,16 +1,18 @@
 """Training K variants of one architecture at once.
 
-The variants (dropout rates) share array shapes, so one compiled program
-trains them all: `jax.vmap` over their parameters, optimizer states, dropout
-keys and rates, while they all see the same batches. The series sits on the
+The variants (dropout rates, learning rates, seeds) share array shapes, so
+one compiled program trains them all: `jax.vmap` over their parameters,
+optimizer states (each with its learning rate), dropout keys and rates, while
+they all see the same batches. The series sits on the
 device; windows are gathered inside the step from start indices.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import flax
@@ -19,6 +21,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from lstm_jax.checkpoint import LoopCheckpoints
+from lstm_jax.config import LSTMConfig, Variant
 from lstm_jax.model import LSTMForecaster
 
 PREDICT_BATCH = 1024  # windows per forecast step; memory, not results, depends on it
@@ -159,18 +163,25 @@ class SegmentSizer:
 
 def run_epoch(train_steps, states, series, starts, rates, dropout_keys,
               shuffle_key, epoch: int, batch_size: int, sizer: SegmentSizer,
-              active=None):
+              active=None, *, resume=None, on_segment=None):
   """One epoch in segments of the variants that are `active` (default all).
 
-  Returns (states, mean train loss [K], healthy [K]: no non-finite loss or
-  gradient met this epoch).
+  `resume` = (step, losses, healthy) continues an epoch cut short at a
+  segment end. `on_segment(step, states, losses, healthy)` is called after
+  every segment that ends before the epoch does (where a checkpoint may be
+  taken). Returns (states, mean train loss [K], healthy [K]: no non-finite
+  loss or gradient met this epoch).
   """
   order, weights = shuffle_batches(
       jax.random.fold_in(shuffle_key, epoch), starts, batch_size)
   count_k = rates.shape[0]
   active = jnp.ones(count_k, bool) if active is None else jnp.asarray(active)
-  batches, step = order.shape[0], 0
-  losses, healthy = jnp.zeros((batches, count_k)), jnp.ones(count_k, bool)
+  batches = order.shape[0]
+  if resume is None:
+    step, losses, healthy = 0, jnp.zeros((batches, count_k)), jnp.ones(
+        count_k, bool)
+  else:
+    step, losses, healthy = resume
   while step < batches:
     count = sizer.next(batches - step)
     tick = time.perf_counter()
@@ -180,6 +191,8 @@ def run_epoch(train_steps, states, series, starts, rates, dropout_keys,
     losses.block_until_ready()  # the segment's sync point
     sizer.observe(count, time.perf_counter() - tick)
     step += count
+    if on_segment and step < batches:
+      on_segment(step, states, losses, healthy)
   return states, losses.sum(axis=0) / starts.shape[0], healthy
 
 
@@ -214,6 +227,51 @@ def make_eval_loss(model: LSTMForecaster, length: int):
   return jax.jit(eval_loss)
 
 
+def make_optimizer(config: LSTMConfig):
+  """Adam (AdamW with --weight_decay, after --clip_norm clipping) with its
+  learning rate in its state, where each variant carries its own."""
+
+  def build(learning_rate):
+    adam = (optax.adamw(learning_rate, weight_decay=config.weight_decay)
+            if config.weight_decay else optax.adam(learning_rate))
+    if config.clip_norm:
+      return optax.chain(optax.clip_by_global_norm(config.clip_norm), adam)
+    return adam
+
+  return optax.inject_hyperparams(build)(learning_rate=config.learning_rates[0])
+
+
+def learning_rates(states: TrainState) -> np.ndarray:
+  """Each variant's current learning rate."""
+  return np.asarray(states.opt_state.hyperparams["learning_rate"])
+
+
+def with_learning_rates(states: TrainState, rates) -> TrainState:
+  opt_state = states.opt_state
+  hyperparams = {**opt_state.hyperparams,
+                 "learning_rate": jnp.asarray(rates, jnp.float32)}
+  return states.replace(opt_state=opt_state._replace(hyperparams=hyperparams))
+
+
+@flax.struct.dataclass
+class LoopState:
+  """Everything a training loop carries from epoch to epoch, per variant:
+  what a checkpoint must hold to continue exactly."""
+
+  states: TrainState
+  best_params: Any
+  best_val: np.ndarray  # inf until a first finite validation loss
+  best_epoch: np.ndarray  # 0: none yet
+  best_train: np.ndarray
+  active: np.ndarray  # still training
+  epochs_run: np.ndarray
+  diverged_epoch: np.ndarray  # 0 where it did not diverge
+  plateau_wait: np.ndarray  # epochs since the last improvement or reduction
+  # The epoch in progress (a checkpoint may fall inside one).
+  losses: Any  # [batches, K] summed loss of each step so far
+  healthy: Any  # [K]
+
+
 @dataclasses.dataclass
 class TrainResult:
   """Per-variant outcome; arrays have one entry per variant."""
@@ -225,8 +283,9 @@ class TrainResult:
   epochs_run: np.ndarray
   status: list[str]  # completed, early_stopped or diverged
   diverged_epoch: np.ndarray  # 0 where it did not diverge
+  final_learning_rate: np.ndarray
   history: list[dict]
-  seconds: float
+  seconds: float  # including the time of runs it resumed
   compile_seconds: float
 
 
@@ -239,22 +298,9 @@ def _keep_best(best, params, improved):
   return jax.tree.map(pick, best, params)
 
 
-class _BestSoFar:
-  """Each variant's best epoch by validation loss, and its parameters."""
-
-  def __init__(self, params, count: int):
-    # A copy: an epoch donates (and so deletes) the state's own buffers.
-    self.params = jax.tree.map(jnp.copy, params)
-    self.val = np.full(count, np.inf)
-    self.epoch = np.zeros(count, int)
-    self.train = np.full(count, np.nan)
-
-  def update(self, epoch: int, params, train_loss, val_loss, mask) -> None:
-    improved = (val_loss < self.val) & mask
-    self.params = _keep_best(self.params, params, jnp.asarray(improved))
-    self.val = np.where(improved, val_loss, self.val)
-    self.epoch = np.where(improved, epoch, self.epoch)
-    self.train = np.where(improved, train_loss, self.train)
+def _variant_keys(seeds, stream: int):
+  return jnp.stack([jax.random.fold_in(jax.random.fold_in(
+      jax.random.key(int(s)), stream), 0) for s in seeds])
 
 
 def train_variants(
@@ -262,81 +308,138 @@ def train_variants(
     series: jax.Array,
     train_starts: np.ndarray,
     val_starts: np.ndarray,
-    rates: np.ndarray,
+    variants: Sequence[Variant],
+    config: LSTMConfig,
     *,
-    seed: int,
-    learning_rate: float,
-    batch_size: int,
-    length: int,
-    epochs: int,
-    patience: int | None = None,
-    segment_steps: int = 0,
+    checkpoints: LoopCheckpoints | None = None,
     on_epoch: Callable[[dict], None] | None = None,
 ) -> TrainResult:
-  """Trains len(rates) variants together; keeps each one's best parameters.
+  """Trains the variants together; keeps each one's best parameters.
 
-  Validation runs after every epoch (one host sync per epoch, deliberate).
-  With `patience`, a variant stops (its state frozen) once it has not
-  improved for that many epochs; a variant whose loss or gradients turn
-  non-finite stops as `diverged`. Training ends when none is left. Each
-  dispatch runs `segment_steps` steps (0: about a second's worth). All
-  variants share the seed: same initial parameters and batches,
-  so they differ only in what the rates make them differ in.
+  Variants differ in dropout, learning rate and seed (initialisation and
+  dropout keys); all see the same batches, whose order comes from
+  `config.seed`. Validation runs after every epoch (one host sync per
+  epoch, deliberate). A variant stops (its state frozen) after
+  `config.patience` epochs without improvement, or as `diverged` once its
+  loss or gradients turn non-finite; its learning rate drops by
+  `config.lr_factor` after `config.lr_patience` epochs without one.
+  Training ends when no variant is left. Each dispatch runs
+  `config.segment_steps` steps (0: about a second's worth).
+
+  With `checkpoints`, the loop resumes from the newest one there and saves
+  where they say; a resumed run computes exactly what an uninterrupted one
+  does, since keys and batch order depend only on seeds, epoch and step.
   """
-  count = len(rates)
-  tx = optax.adam(learning_rate)
-  root = jax.random.key(seed)
-  init_keys = jnp.stack([jax.random.fold_in(root, 0)] * count)
-  dropout_keys = jnp.stack(
-      [jax.random.fold_in(jax.random.fold_in(root, 1), 0)] * count)
-  shuffle_key = jax.random.fold_in(root, 2)
-  states = create_train_states(model, tx, init_keys, series.shape[1], length)
+  count = len(variants)
+  tx = make_optimizer(config)
+  rates = jnp.asarray([v.dropout for v in variants], jnp.float32)
+  seeds = [v.seed for v in variants]
+  dropout_keys = _variant_keys(seeds, 1)
+  shuffle_key = jax.random.fold_in(jax.random.key(config.seed), 2)
+  states = create_train_states(model, tx, _variant_keys(seeds, 0),
+                               series.shape[1], config.sequence_length)
+  states = with_learning_rates(states, [v.learning_rate for v in variants])
   train_starts, val_starts = jnp.asarray(train_starts), jnp.asarray(val_starts)
-  rates = jnp.asarray(rates, jnp.float32)
+  length, batch_size = config.sequence_length, config.batch_size
 
   started = time.perf_counter()
   # Shapes only: compiling needs no real epoch order.
   order, weights = jax.eval_shape(
       lambda s: epoch_batches(shuffle_key, s, batch_size), train_starts)
-  everyone = jnp.ones(count, bool)
+  batches, everyone = order.shape[0], jnp.ones(count, bool)
   train_steps = make_train_steps(model, tx, length).lower(
-      states, jnp.zeros((order.shape[0], count)), everyone, series, order,
+      states, jnp.zeros((batches, count)), everyone, series, order,
       weights, rates, dropout_keys, everyone, np.int32(0), np.int32(0),
       np.int32(1)).compile()
   eval_loss = make_eval_loss(model, length).lower(
       states.params, series, val_starts).compile()
   compile_seconds = time.perf_counter() - started
 
-  best, history, sizer = _BestSoFar(states.params, count), [], SegmentSizer(
-      segment_steps)
-  active, epochs_run = np.ones(count, bool), np.zeros(count, int)
-  diverged_epoch = np.zeros(count, int)
-  for epoch in range(1, epochs + 1):
+  zeros = np.zeros(count, np.int64)
+  loop = LoopState(
+      states, jax.tree.map(jnp.copy, states.params), np.full(count, np.inf),
+      zeros, np.full(count, np.nan), np.ones(count, bool), zeros, zeros,
+      zeros, jnp.zeros((batches, count)), everyone)
+  epoch, step, history, earlier_seconds = 0, 0, [], 0.0
+  if checkpoints is not None:
+    restored = checkpoints.restore(loop)
+    if restored is not None:
+      loop, meta = restored
+      epoch, step, history = meta["epoch"], meta["step"], meta["history"]
+      earlier_seconds = meta["seconds"]
+  sizer = SegmentSizer(config.segment_steps)
+
+  def save(loop, epoch, step):
+    checkpoints.save(epoch * batches + step, loop, dict(
+        epoch=epoch, step=step, history=history,
+        seconds=earlier_seconds + time.perf_counter() - started))
+
+  def save_in_epoch(step, states, losses, healthy, *, loop, epoch):
+    if checkpoints is not None and checkpoints.due(epoch * batches + step):
+      save(loop.replace(states=states, losses=losses, healthy=healthy),
+           epoch, step)
+
+  while epoch < config.epochs and loop.active.any():
     tick = time.perf_counter()
     states, train_loss, healthy = run_epoch(
-        train_steps, states, series, train_starts, rates, dropout_keys,
-        shuffle_key, epoch - 1, batch_size, sizer, active)
+        train_steps, loop.states, series, train_starts, rates, dropout_keys,
+        shuffle_key, epoch, batch_size, sizer, loop.active,
+        resume=(step, loop.losses, loop.healthy) if step else None,
+        on_segment=functools.partial(save_in_epoch, loop=loop, epoch=epoch))
     val_loss = np.asarray(eval_loss(states.params, series, val_starts))
-    train_loss, healthy = np.asarray(train_loss), np.asarray(healthy)
-    trained = active & healthy
-    epochs_run += active
-    diverged_epoch[active & ~healthy] = epoch
-    best.update(epoch, states.params, train_loss, val_loss, trained)
-    history.append(dict(epoch=epoch, seconds=time.perf_counter() - tick,
-                        train_loss=_where_trained(train_loss, trained),
-                        val_loss=_where_trained(val_loss, trained)))
+    epoch, step, healthy = epoch + 1, 0, np.asarray(healthy)
+    trained = loop.active & healthy
+    loop = _end_of_epoch(loop, states, np.asarray(train_loss), val_loss,
+                         healthy, epoch, config)
+    # The next epoch starts afresh (the old buffers may have been donated).
+    loop = loop.replace(losses=jnp.zeros((batches, count)), healthy=everyone)
+    history.append(dict(
+        epoch=epoch, seconds=time.perf_counter() - tick,
+        train_loss=_where_trained(train_loss, trained),
+        val_loss=_where_trained(val_loss, trained),
+        learning_rate=learning_rates(loop.states).tolist()))
     if on_epoch:
       on_epoch(history[-1])
-    active &= healthy
-    if patience:
-      active &= epoch - best.epoch < patience
-    if not active.any():
-      break
-  status = ["diverged" if d else "early_stopped" if n < epochs else
-            "completed" for d, n in zip(diverged_epoch, epochs_run, strict=True)]
-  return TrainResult(best.params, best.epoch, best.val, best.train,
-                     epochs_run, status, diverged_epoch, history,
-                     time.perf_counter() - started, compile_seconds)
+    if checkpoints is not None and checkpoints.due(epoch * batches,
+                                                   epoch_end=True):
+      save(loop, epoch, 0)
+
+  status = ["diverged" if d else "early_stopped" if n < config.epochs else
+            "completed"
+            for d, n in zip(loop.diverged_epoch, loop.epochs_run, strict=True)]
+  return TrainResult(
+      loop.best_params, loop.best_epoch, loop.best_val, loop.best_train,
+      loop.epochs_run, status, loop.diverged_epoch,
+      learning_rates(loop.states), history,
+      earlier_seconds + time.perf_counter() - started, compile_seconds)
+
+
+def _end_of_epoch(loop: LoopState, states, train_loss, val_loss, healthy,
+                  epoch: int, config: LSTMConfig) -> LoopState:
+  """The bookkeeping after epoch `epoch` (1-based): best parameters, early
+  stopping, divergence and plateaus, per variant, by masking."""
+  trained = loop.active & healthy
+  improved = trained & (val_loss < loop.best_val - config.min_delta)
+  best_params = _keep_best(loop.best_params, states.params,
+                           jnp.asarray(improved))
+  diverged_epoch = np.where(loop.active & ~healthy, epoch, loop.diverged_epoch)
+  best_epoch = np.where(improved, epoch, loop.best_epoch)
+  wait = np.where(improved, 0, loop.plateau_wait + trained)
+  if config.lr_patience:
+    reduce = trained & (wait >= config.lr_patience)
+    rates = learning_rates(states)
+    lowered = np.maximum(rates * np.float32(config.lr_factor),
+                         np.float32(config.min_learning_rate))
+    states = with_learning_rates(states, np.where(reduce, lowered, rates))
+    wait = np.where(reduce, 0, wait)
+  active = trained & (epoch - best_epoch < config.patience)
+  return loop.replace(
+      states=states, best_params=best_params,
+      best_val=np.where(improved, val_loss, loop.best_val),
+      best_epoch=best_epoch,
+      best_train=np.where(improved, train_loss, loop.best_train),
+      active=active, epochs_run=loop.epochs_run + loop.active,
+      diverged_epoch=diverged_epoch, plateau_wait=wait)
 
 
 def _where_trained(values, trained) -> list[float | None]:

@@ -20,3 +20,12 @@ def shared_data() -> Path:
 def highest_precision():
   with jax.default_matmul_precision("highest"):
     yield
+
+
+@pytest.fixture(scope="session", autouse=True)
+def compilation_cache(tmp_path_factory):
+  """Programs compiled again in later tests load from a cache instead."""
+  jax.config.update("jax_compilation_cache_dir",
+                    str(tmp_path_factory.mktemp("jax_cache")))
+  jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+  yield

@@ -10,17 +10,29 @@ from lstm_jax.config import (
     PRESETS,
     ConfigError,
     LSTMConfig,
+    Variant,
     architectures,
     make_config,
+    variants,
 )
 
 
 def test_defaults_and_default_grid_has_84_configurations():
   config = make_config()
   assert config == LSTMConfig()
-  assert (config.epochs, config.batch_size, config.learning_rate) == (50, 256, 1e-3)
+  assert (config.epochs, config.batch_size) == (50, 256)
   assert config.units == (128, 192, 256, 320, 384, 448, 512)
-  assert len(architectures(config)) * len(config.dropouts) == 84
+  assert len(architectures(config)) * len(variants(config)) == 84
+  assert variants(config)[1] == Variant(0.1, 1e-3, 0)
+
+
+def test_variants_are_the_product_of_dropouts_learning_rates_and_seeds():
+  config = make_config(dropouts=(0.0, 0.2), learning_rates=(1e-3, 1e-2),
+                       seeds=(3, 4, 5))
+  table = variants(config)
+  assert len(table) == 12 and len(set(table)) == 12
+  assert table[0] == Variant(0.0, 1e-3, 3) and table[-1] == Variant(0.2, 1e-2, 5)
+  assert {v.seed for v in variants(make_config(seed=7))} == {7}
 
 
 def test_presets():
@@ -46,6 +58,19 @@ def test_presets():
     (dict(sequence_length=0), "--sequence_length=0"),
     (dict(train_fraction=0.8), "sum to 1.1"),
     (dict(train_rows=100), "--train_rows and --val_rows"),
+    (dict(learning_rates=()), "--learning_rates is empty"),
+    (dict(learning_rates=(1e-3, 0.0)), "--learning_rates=0.001,0.0"),
+    (dict(learning_rates=(1e-3, 1e-3)), "repeats a rate"),
+    (dict(seeds=(1, 1)), "--seeds=1,1 repeats"),
+    (dict(seeds=(-1,)), "--seed and --seeds must not be negative"),
+    (dict(min_delta=-1e-3), "--min_delta=-0.001"),
+    (dict(lr_patience=-1), "--lr_patience=-1"),
+    (dict(lr_factor=1.0), "--lr_factor=1.0"),
+    (dict(min_learning_rate=-1.0), "--min_learning_rate=-1.0"),
+    (dict(clip_norm=-1.0), "--clip_norm=-1.0"),
+    (dict(weight_decay=-0.1), "--weight_decay=-0.1"),
+    (dict(checkpoint_steps=0), "--checkpoint_steps=0"),
+    (dict(checkpoint_minutes=0.0), "--checkpoint_minutes=0.0"),
 ])
 def test_invalid_settings_name_the_flag(overrides, flag):
   with pytest.raises(ConfigError, match=flag):

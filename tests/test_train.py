@@ -4,7 +4,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+import pytest
 
+from lstm_jax.checkpoint import LoopCheckpoints
+from lstm_jax.config import Variant, make_config
 from lstm_jax.model import LSTMForecaster
 from lstm_jax.train import (
   SegmentSizer,
@@ -12,6 +15,7 @@ from lstm_jax.train import (
   epoch_batches,
   gather_windows,
   make_eval_loss,
+  make_optimizer,
   make_train_steps,
   run_epoch,
   shuffle_batches,
@@ -20,6 +24,14 @@ from lstm_jax.train import (
 )
 
 LENGTH, BATCH = 8, 8
+
+
+def _config(**overrides):
+  return make_config(sequence_length=LENGTH, batch_size=BATCH, **overrides)
+
+
+def _variants(dropouts, learning_rate=1e-2, seed=0):
+  return [Variant(d, learning_rate, seed) for d in dropouts]
 
 
 def _setup(count):
@@ -119,8 +131,7 @@ def test_best_parameters_are_those_of_the_lowest_validation_loss():
   val_starts = np.asarray(starts[80:120]) + 40
   result = train_variants(
       model, series, np.asarray(starts[:80]), val_starts,
-      np.array([0.0, 0.3]), seed=0, learning_rate=1e-2, batch_size=BATCH,
-      length=LENGTH, epochs=4)
+      _variants([0.0, 0.3]), _config(epochs=4))
   assert result.epochs_run.tolist() == [4, 4] and len(result.history) == 4
   val = np.array([h["val_loss"] for h in result.history])  # [epochs, K]
   np.testing.assert_allclose(result.best_val_loss, val.min(axis=0))
@@ -164,9 +175,134 @@ def test_early_stopping_is_per_variant_and_reported():
   series, starts, model, _, _ = _setup(1)
   result = train_variants(
       model, series, np.asarray(starts[:40]), np.asarray(starts[80:120]),
-      np.array([0.0, 0.5]), seed=0, learning_rate=1e-12, batch_size=BATCH,
-      length=LENGTH, epochs=50, patience=3)
+      _variants([0.0, 0.5], learning_rate=1e-12),
+      _config(epochs=50, patience=3))
   # A learning rate of ~0 improves on nothing after the first epoch.
   assert result.status == ["early_stopped", "early_stopped"]
   np.testing.assert_array_equal(result.epochs_run, [4, 4])
   assert result.history[-1]["epoch"] == 4
+
+
+def _train(variants, config, checkpoints=None):
+  series, starts, model, _, _ = _setup(1)
+  return train_variants(model, series, np.asarray(starts[:80]),
+                        np.asarray(starts[80:120]) + 40, variants, config,
+                        checkpoints=checkpoints)
+
+
+def test_learning_rates_and_seeds_are_variants_like_dropout(highest_precision):
+  variants = [Variant(0.0, 1e-2, 0), Variant(0.0, 1e-3, 0),
+              Variant(0.2, 1e-2, 1)]
+  config = _config(epochs=2)
+  together = _train(variants, config)
+  assert len(set(together.best_val_loss.tolist())) == 3
+  for k, variant in enumerate(variants):
+    alone = _train([variant], config)
+    np.testing.assert_allclose(alone.best_val_loss[0],
+                               together.best_val_loss[k], rtol=1e-5)
+  np.testing.assert_allclose(together.final_learning_rate, [1e-2, 1e-3, 1e-2])
+
+
+def test_a_diverging_learning_rate_leaves_the_other_variant_bitwise_equal():
+  config = _config(epochs=3)
+  calm = _train(_variants([0.0, 0.3]), config)
+  wild = _train([Variant(0.0, 1e-2, 0), Variant(0.3, 1e30, 0)], config)
+  assert calm.status == ["completed", "completed"]
+  assert wild.status == ["completed", "diverged"]
+  assert wild.diverged_epoch.tolist() == [0, 1]
+  assert wild.best_epoch[1] == 0 and np.isinf(wild.best_val_loss[1])
+  assert calm.best_val_loss[0] == wild.best_val_loss[0]
+  for a, b in zip(jax.tree.leaves(unstack(calm.best_params, 0)),
+                  jax.tree.leaves(unstack(wild.best_params, 0)), strict=True):
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+  assert [h["val_loss"][0] for h in calm.history] == [
+      h["val_loss"][0] for h in wild.history]
+
+
+def test_learning_rate_drops_on_a_plateau_down_to_the_floor():
+  # At 1e-12 nothing improves after epoch 1: every later epoch is a plateau.
+  config = _config(epochs=5, lr_patience=1, lr_factor=0.5,
+                   min_learning_rate=1e-13)
+  result = _train(_variants([0.0], learning_rate=1e-12), config)
+  rates = [h["learning_rate"][0] for h in result.history]
+  np.testing.assert_allclose(rates, [1e-12, 5e-13, 2.5e-13, 1.25e-13, 1e-13],
+                             rtol=1e-6)
+  assert result.final_learning_rate[0] == np.float32(1e-13)
+
+
+class _Killed(Exception):
+  pass
+
+
+class _KilledAtSave(LoopCheckpoints):
+  """Dies when asked for its `fatal`-th save, before writing it."""
+
+  def __init__(self, directory, fatal, **cadence):
+    super().__init__(directory, **cadence)
+    self.fatal, self.saves = fatal, 0
+
+  def save(self, step, tree, record):
+    self.saves += 1
+    if self.saves == self.fatal:
+      self.close()
+      raise _Killed
+    super().save(step, tree, record)
+
+
+def _assert_same_result(a, b):
+  for x, y in zip(jax.tree.leaves(a.best_params),
+                  jax.tree.leaves(b.best_params), strict=True):
+    np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+  np.testing.assert_array_equal(a.best_val_loss, b.best_val_loss)
+  np.testing.assert_array_equal(a.train_loss_at_best, b.train_loss_at_best)
+  assert a.status == b.status
+  assert [(h["train_loss"], h["val_loss"], h["learning_rate"])
+          for h in a.history] == [
+      (h["train_loss"], h["val_loss"], h["learning_rate"]) for h in b.history]
+
+
+def test_a_loop_killed_at_an_epoch_end_resumes_exactly(tmp_path):
+  variants = _variants([0.0, 0.3])
+  config = _config(epochs=4, lr_patience=1)
+  whole = _train(variants, config)
+  with pytest.raises(_Killed):
+    _train(variants, config, _KilledAtSave(tmp_path, 3, every_epoch=True))
+  resumed = LoopCheckpoints(tmp_path, every_epoch=True)
+  _assert_same_result(whole, _train(variants, config, resumed))
+
+
+def test_a_loop_killed_inside_an_epoch_resumes_exactly(tmp_path):
+  variants = _variants([0.0, 0.3])
+  config = _config(epochs=2, segment_steps=2)  # 10 steps an epoch
+  whole = _train(variants, config)
+  # Saves after steps 4, 8 (epoch 1), 12 (epoch 2); dies at the one after.
+  with pytest.raises(_Killed):
+    _train(variants, config, _KilledAtSave(tmp_path, 4, every_steps=4))
+  resumed = LoopCheckpoints(tmp_path, every_steps=4)
+  assert resumed.restore(None) is not None
+  _assert_same_result(whole, _train(variants, config, resumed))
+
+
+@pytest.mark.parametrize("settings,reference", [
+    (dict(), lambda: optax.adam(1e-2)),
+    (dict(clip_norm=0.5), lambda: optax.chain(optax.clip_by_global_norm(0.5),
+                                              optax.adam(1e-2))),
+    (dict(weight_decay=0.1), lambda: optax.adamw(1e-2, weight_decay=0.1)),
+])
+def test_the_optimizer_is_adam_with_the_flags_applied(settings, reference):
+  params = {"w": jnp.array([1.0, -2.0, 3.0])}
+  grads = [{"w": jnp.array([4.0, 0.5, -3.0])}, {"w": jnp.array([0.1, 2.0, 1.0])}]
+  ours = make_optimizer(_config(learning_rates=(1e-2,), **settings))
+  theirs = reference()
+  ours_state, theirs_state = ours.init(params), theirs.init(params)
+  for g in grads:
+    a, ours_state = ours.update(g, ours_state, params)
+    b, theirs_state = theirs.update(g, theirs_state, params)
+    np.testing.assert_allclose(a["w"], b["w"], rtol=1e-6)
+  if settings:  # the flag changed something (clipping only shows when
+    # gradient norms differ between steps: Adam is blind to a common scale)
+    plain = optax.adam(1e-2)
+    plain_state = plain.init(params)
+    for g in grads:
+      c, plain_state = plain.update(g, plain_state, params)
+    assert not np.allclose(a["w"], c["w"])
