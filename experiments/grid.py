@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import logging as std_logging
 import sys
 from pathlib import Path
 
@@ -34,7 +35,8 @@ FLAGS = flags.FLAGS
 
 def _quiet_orbax(record) -> bool:
   # Orbax logs every step of every save at INFO; keep its warnings only.
-  return "/orbax/" not in record.pathname or record.levelno >= logging.WARNING
+  return ("/orbax/" not in record.pathname
+          or record.levelno >= std_logging.WARNING)
 
 
 def _series():
@@ -51,7 +53,8 @@ def _series():
 
 def main(argv):
   del argv
-  logging.get_absl_handler().addFilter(_quiet_orbax)
+  # On absl's logger, which every absl.logging call goes through.
+  std_logging.getLogger("absl").addFilter(_quiet_orbax)
   preset = FLAGS.preset or ("conservative" if FLAGS.data else "demo")
   name = Path(FLAGS.data).name.split(".")[0] if FLAGS.data else "demo"
   workdir = Path(FLAGS.workdir or f"runs/{name}")
