@@ -73,8 +73,8 @@ def main(argv):
     print(f"error: {error}", file=sys.stderr)
     sys.exit(2)
   except KeyboardInterrupt:
-    print("interrupted: finished search cells are kept; run the same command "
-          "again to go on", file=sys.stderr)
+    print("interrupted: run the same command again to resume from the last "
+          "checkpoint", file=sys.stderr)
     sys.exit(130)
   logging.info("results in %s (report.md)", workdir)
 

@@ -46,16 +46,16 @@ class LoopCheckpoints:
   Orbax writes each snapshot into a temporary directory and renames it once
   complete, so one cut short by a kill is never restored (and is removed at
   the next start); the newest `keep` complete ones stay. `due` says when to
-  save: at every epoch end (`every_epoch`), after `every_steps` steps, or
-  after `every_seconds`, whichever comes first.
+  save: after `every_steps` steps or `every_seconds` seconds since the last
+  save, whichever comes first; with `epoch_ends_only`, at the first epoch end
+  after that.
   """
 
-  def __init__(self, directory: Path, *, keep: int = 2,
-               every_epoch: bool = False, every_steps: int = 0,
-               every_seconds: float = 0.0):
+  def __init__(self, directory: Path, *, keep: int = 2, every_steps: int = 0,
+               every_seconds: float = 0.0, epoch_ends_only: bool = False):
     self.directory = directory
-    self.every_epoch, self.every_steps = every_epoch, every_steps
-    self.every_seconds = every_seconds
+    self.every_steps, self.every_seconds = every_steps, every_seconds
+    self.epoch_ends_only = epoch_ends_only
     options = ocp.CheckpointManagerOptions(
         max_to_keep=keep, cleanup_tmp_directories=True,
         enable_async_checkpointing=False)
@@ -76,10 +76,12 @@ class LoopCheckpoints:
     return restored.state, restored.record
 
   def due(self, step: int, epoch_end: bool = False) -> bool:
-    return ((self.every_epoch and epoch_end)
-            or (self.every_steps and step - self._last_step >= self.every_steps)
-            or (self.every_seconds
-                and time.monotonic() - self._last_time >= self.every_seconds))
+    if self.epoch_ends_only and not epoch_end:
+      return False
+    return bool(
+        (self.every_steps and step - self._last_step >= self.every_steps)
+        or (self.every_seconds
+            and time.monotonic() - self._last_time >= self.every_seconds))
 
   def save(self, step: int, tree, record: dict) -> None:
     self._manager.save(step, args=ocp.args.Composite(

@@ -66,11 +66,12 @@ class LSTMConfig:
       0, "Seed of batch order, and of initialisation and dropout unless "
       "--seeds is given.")
   checkpoint_steps: int = _field(
-      5000, "The final fit saves a resumable checkpoint every this many "
-      "steps (at the next segment end).")
+      5000, "Training saves a resumable checkpoint after this many steps "
+      "(the fit at the next segment end, a search cell at the next epoch "
+      "end).")
   checkpoint_minutes: float = _field(
-      10.0, "The final fit also saves one when this many minutes have passed "
-      "since the last.")
+      10.0, "It also saves one after this many minutes, whichever comes "
+      "first.")
   segment_steps: int = _field(
       0, "Training steps per dispatch; 0: as many as take about a second. "
       "Never changes results.")

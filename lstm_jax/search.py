@@ -2,8 +2,9 @@
 
 Each finished cell is one JSON file under `search/`, written atomically, so a
 re-run skips what is done and a table can be collected at any time. A cell
-in progress checkpoints its training loop at every epoch end, so a killed
-one resumes from its last finished epoch.
+in progress checkpoints its training loop at an epoch end once
+`--checkpoint_steps` steps or `--checkpoint_minutes` minutes have passed, so
+a killed one resumes from there.
 """
 
 from __future__ import annotations
@@ -50,8 +51,9 @@ def run_cell(data: Dataset, units: int, layers: int, series,
   cell_variants = variants(config)
   if state_path(workdir, units, layers).exists():
     logging.info("cell units=%d layers=%d: resuming", units, layers)
-  checkpoints = LoopCheckpoints(state_path(workdir, units, layers),
-                                every_epoch=True)
+  checkpoints = LoopCheckpoints(
+      state_path(workdir, units, layers), every_steps=config.checkpoint_steps,
+      every_seconds=config.checkpoint_minutes * 60, epoch_ends_only=True)
   result = train_variants(model, series, train_starts, val_starts,
                           cell_variants, config, checkpoints=checkpoints)
   params = parameter_count(unstack(result.best_params, 0))

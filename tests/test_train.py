@@ -266,8 +266,9 @@ def test_a_loop_killed_at_an_epoch_end_resumes_exactly(tmp_path):
   config = _config(epochs=4, lr_patience=1)
   whole = _train(variants, config)
   with pytest.raises(_Killed):
-    _train(variants, config, _KilledAtSave(tmp_path, 3, every_epoch=True))
-  resumed = LoopCheckpoints(tmp_path, every_epoch=True)
+    _train(variants, config, _KilledAtSave(tmp_path, 3, every_steps=1,
+                                           epoch_ends_only=True))
+  resumed = LoopCheckpoints(tmp_path, every_steps=1, epoch_ends_only=True)
   _assert_same_result(whole, _train(variants, config, resumed))
 
 
