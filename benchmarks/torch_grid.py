@@ -16,7 +16,7 @@ from absl import app, flags
 
 from benchmarks import torch_reference as ref
 from experiments.config_flags import config_from_flags, define_config_flags
-from lstm_jax.config import architectures
+from lstm_jax.config import architectures, variants
 from lstm_jax.data import prepare_dataset, read_series
 
 define_config_flags()
@@ -36,18 +36,19 @@ def main(argv):
   train_starts, val_starts = data.search_windows()
   started = time.perf_counter()
   for units, layers in architectures(config):
-    for dropout in config.dropouts:
-      torch.manual_seed(config.seed)
+    for variant in variants(config):
+      torch.manual_seed(variant.seed)
       rng = np.random.default_rng(config.seed)
-      model = ref.TorchForecaster(1, units, layers, dropout)
-      optimizer = torch.optim.Adam(model.parameters(), config.learning_rate)
+      model = ref.TorchForecaster(1, units, layers, variant.dropout)
+      optimizer = torch.optim.Adam(model.parameters(), variant.learning_rate)
       best = np.inf
       for _ in range(config.epochs):
         ref.train_epoch(model, optimizer, series, train_starts,
                         config.sequence_length, config.batch_size, rng)
         best = min(best, ref.eval_loss(model, series, val_starts,
                                        config.sequence_length))
-      print(f"units={units} layers={layers} dropout={dropout}: "
+      print(f"units={units} layers={layers} dropout={variant.dropout} "
+            f"learning_rate={variant.learning_rate} seed={variant.seed}: "
             f"val_loss {best:.5f}", flush=True)
   print(f"grid seconds {time.perf_counter() - started:.2f}")
 
