@@ -32,8 +32,10 @@ def main(argv):
   data, _ = prepare_dataset(read_series(FLAGS.data, FLAGS.column), config,
                             explicit)
   config = data.config
-  series = torch.from_numpy(data.scaled)
-  train_starts, val_starts = data.search_windows()
+  loader, val = data.search_data()
+  series = torch.from_numpy(data.scaled(0, data.splits.val_end))
+  train_starts = np.arange(loader.first, loader.end)
+  val_starts = val.offset + val.starts
   started = time.perf_counter()
   for units, layers in architectures(config):
     for variant in variants(config):

@@ -16,15 +16,22 @@ import jax
 from absl import app, flags, logging
 
 from experiments.config_flags import config_from_flags, define_config_flags
+from experiments.progress import FitProgress
 from lstm_jax import job
 from lstm_jax.config import ConfigError
 from lstm_jax.data import DataError, demo_series, prepare_dataset, read_series
 from lstm_jax.rundir import RunDirError
 
 define_config_flags()
-flags.DEFINE_string("data", None, "CSV (any delimiter, .gz too) or .npy file; "
-                    "without it a synthetic demo series is used.")
-flags.DEFINE_string("column", None, "Column to forecast (CSV: its name).")
+flags.DEFINE_string("data", None, "CSV (any delimiter, .gz too), Parquet or "
+                    ".npy file; without it a synthetic demo series is used.")
+flags.DEFINE_string("column", None, "Column to forecast (CSV, Parquet: its "
+                    "name; 2-D .npy: its index).")
+flags.DEFINE_list("features", [], "Input columns besides --column (which is "
+                  "always one), e.g. open,high,low,close,volume; default: "
+                  "--column alone.")
+flags.DEFINE_string("cache_dir", None, "Where prepared data files are kept; "
+                    "default $XDG_CACHE_HOME/lstm_jax or ~/.cache/lstm_jax.")
 flags.DEFINE_string("workdir", None, "Run directory; default runs/<data name>.")
 flags.DEFINE_string("preset", None, "conservative, aggressive, "
                     "ultra_conservative or demo; default conservative with "
@@ -41,14 +48,15 @@ def _quiet_orbax(record) -> bool:
 
 def _series():
   if FLAGS.data is None:
-    if FLAGS.column is not None:
-      raise ConfigError("--column needs --data; without --data the "
-                        "synthetic demo series is used")
+    if FLAGS.column is not None or FLAGS.features:
+      raise ConfigError("--column and --features need --data; without "
+                        "--data the synthetic demo series is used")
     return demo_series()
   if not FLAGS.data:
     raise ConfigError("--data is empty; give a file or leave the flag out "
                       "for the demo series")
-  return read_series(FLAGS.data, FLAGS.column)
+  return read_series(FLAGS.data, FLAGS.column, tuple(FLAGS.features),
+                     FLAGS.cache_dir and Path(FLAGS.cache_dir))
 
 
 def main(argv):
@@ -68,7 +76,11 @@ def main(argv):
     jax.config.update("jax_compilation_cache_dir",
                       str(workdir.absolute().parent / ".jax_cache"))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
-    job.run(data, workdir, FLAGS.phase)
+    progress = FitProgress()
+    try:
+      job.run(data, workdir, FLAGS.phase, fit_progress=progress)
+    finally:
+      progress.close()
   except (ConfigError, DataError, RunDirError) as error:
     print(f"error: {error}", file=sys.stderr)
     sys.exit(2)

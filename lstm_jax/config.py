@@ -62,6 +62,10 @@ class LSTMConfig:
   weight_decay: float = _field(
       0.0, "Decoupled weight decay (AdamW); 0: plain Adam.")
   batch_size: int = _field(256, "Windows per training step.")
+  chunk_windows: int = _field(
+      1 << 20, "Training windows per chunk of the streaming loader (rows on "
+      "the device at once: this plus --sequence_length). Part of what "
+      "decides the batches, so fixed, never sized to the machine.")
   seed: int = _field(
       0, "Seed of batch order, and of initialisation and dropout unless "
       "--seeds is given.")
@@ -156,6 +160,8 @@ def validate(config: LSTMConfig) -> None:
       (config.patience >= 1, f"--patience={config.patience} must be at least 1"),
       (config.segment_steps >= 0,
        f"--segment_steps={config.segment_steps} must be 0 (auto) or more"),
+      (config.chunk_windows >= 1,
+       f"--chunk_windows={config.chunk_windows} must be at least 1"),
       (config.batch_size >= 1,
        f"--batch_size={config.batch_size} must be at least 1"),
       (bool(config.learning_rates),

@@ -30,15 +30,16 @@ def forecast_test(data: Dataset, workdir: Path) -> dict[str, np.ndarray]:
   params, meta = load_model(workdir / "checkpoints")
   length = meta["sequence_length"]
   model = LSTMForecaster(meta["units"], meta["layers"], meta["horizon"])
-  starts = data.test_windows()
+  test = data.test_data()
   predict = jax.jit(make_predict(model, length))
-  scaled = predict(params, jax.device_put(data.scaled), starts)[:, 0]
+  scaled = predict(params, jax.device_put(test.rows),
+                   jax.device_put(test.starts))[:, 0]
   scaler = Scaler(**meta["scaler"])
-  raw = data.series.values
-  rows = starts + length
-  return {"rows": rows, "actual": raw[rows],
+  target = data.series.values[:, 0]
+  rows = test.offset + test.starts + length
+  return {"rows": rows, "actual": target[rows].astype(np.float64),
           "model": scaler.inverse(np.asarray(scaled)),
-          "persistence": raw[rows - 1]}
+          "persistence": target[rows - 1].astype(np.float64)}
 
 
 def test_metrics(forecasts: dict[str, np.ndarray]) -> dict:

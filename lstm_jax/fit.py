@@ -1,16 +1,19 @@
 """The final fit: the selected configuration on the whole training split.
 
-The training loop checkpoints every `--checkpoint_steps` steps and every
-`--checkpoint_minutes` minutes (at the next segment end), so a killed fit
+Training windows stream from the series in chunks (`WindowLoader`); only
+the validation split's rows are held whole. The training loop checkpoints
+every `--checkpoint_steps` steps and every `--checkpoint_minutes` minutes
+(at the next segment end) with its position in the epoch, so a killed fit
 resumes where its last checkpoint left it and ends as it would have.
 """
 
 from __future__ import annotations
 
+import json
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
-import jax
 from absl import logging
 
 from lstm_jax import rundir
@@ -22,11 +25,18 @@ from lstm_jax.search import CONFIG_KEYS
 from lstm_jax.train import train_variants, unstack
 
 SUMMARY_FILE = "fit_summary.json"
+METRICS_FILE = "fit_metrics.jsonl"
 STATE_DIR = "fit_state"
 
 
-def run_fit(data: Dataset, workdir: Path) -> dict:
-  """Trains with early stopping on the validation split; saves the best."""
+def run_fit(data: Dataset, workdir: Path,
+            progress: Callable[[dict], None] | None = None) -> dict:
+  """Trains with early stopping on the validation split; saves the best.
+
+  `progress`, when given, receives dicts (epoch, epochs, step, steps,
+  batch_size, loss: the epoch's mean training loss so far) after every
+  training segment, for a display.
+  """
   path = workdir / "selected.json"
   if not path.exists():
     raise rundir.RunDirError(f"{path}: missing; run --phase=search first")
@@ -35,12 +45,27 @@ def run_fit(data: Dataset, workdir: Path) -> dict:
   model = LSTMForecaster(selected["units"], selected["layers"])
   variant = Variant(selected["dropout"], selected["learning_rate"],
                     selected["seed"])
-  train_starts, val_starts = data.fit_windows()
+  loader, val = data.fit_data()
 
-  def log_epoch(record):
+  def log_epoch(history):
+    record = history[-1]
     logging.info("fit epoch %d: train_loss %s val_loss %s (%.1fs)",
                  record["epoch"], _loss(record["train_loss"][0]),
                  _loss(record["val_loss"][0]), record["seconds"])
+    # Rewritten whole from the history, which a resumed run carries over.
+    rundir.write_atomic(workdir / METRICS_FILE, "".join(
+        json.dumps(dict(epoch=h["epoch"], train_loss=h["train_loss"][0],
+                        val_loss=h["val_loss"][0],
+                        learning_rate=h["learning_rate"][0],
+                        seconds=round(h["seconds"], 3))) + "\n"
+        for h in history))
+
+  steps = sum(loader.batches_of(c) for c in range(loader.chunks))
+
+  def on_progress(epoch, step, loss):
+    if progress:
+      progress(dict(epoch=epoch + 1, epochs=config.epochs, step=step,
+                    steps=steps, batch_size=config.batch_size, loss=loss))
 
   # One directory per selection: a fit of an earlier selection (before the
   # grid was widened) is never resumed as this one.
@@ -55,8 +80,8 @@ def run_fit(data: Dataset, workdir: Path) -> dict:
       states / key, keep=3, every_steps=config.checkpoint_steps,
       every_seconds=config.checkpoint_minutes * 60)
   result = train_variants(
-      model, jax.device_put(data.scaled), train_starts, val_starts, [variant],
-      config, checkpoints=checkpoints, on_epoch=log_epoch)
+      model, loader, val, [variant], config, checkpoints=checkpoints,
+      on_epoch=log_epoch, on_progress=on_progress)
   if result.best_epoch[0] == 0:
     checkpoints.close()
     raise rundir.RunDirError(
@@ -64,7 +89,8 @@ def run_fit(data: Dataset, workdir: Path) -> dict:
         f"{result.diverged_epoch[0]}; lower --learning_rates")
   picked = {k: selected[k] for k in CONFIG_KEYS}
   summary = dict(
-      **picked, train_windows=len(train_starts), val_windows=len(val_starts),
+      **picked, train_windows=loader.windows, val_windows=len(val.starts),
+      chunks=loader.chunks,
       best_epoch=int(result.best_epoch[0]),
       best_val_loss=float(result.best_val_loss[0]),
       train_loss_at_best=float(result.train_loss_at_best[0]),
@@ -78,8 +104,8 @@ def run_fit(data: Dataset, workdir: Path) -> dict:
                for h in result.history])
   meta = dict(
       **picked, horizon=1, sequence_length=config.sequence_length,
-      scaler=dict(mean=data.scaler.mean, std=data.scaler.std),
-      column=data.series.name, config=to_dict(config),
+      scaler=data.scaler.to_dict(), column=data.series.name,
+      features=list(data.series.names), config=to_dict(config),
       best_epoch=summary["best_epoch"], best_val_loss=summary["best_val_loss"])
   save_model(workdir / "checkpoints", unstack(result.best_params, 0), meta)
   rundir.write_json(workdir / SUMMARY_FILE, summary)

@@ -6,6 +6,7 @@ each can be run or re-run alone.
 
 from __future__ import annotations
 
+import functools
 import time
 from pathlib import Path
 
@@ -25,13 +26,16 @@ def identity(data: Dataset) -> dict:
             if k not in NON_IDENTITY_FIELDS}
   summary = data.summary()
   values = {"config": config,
-            "data": {"column": summary["column"], "rows": summary["rows"],
+            "data": {"column": summary["column"],
+                     "features": summary["features"], "rows": summary["rows"],
                      "fingerprint": summary["fingerprint"]}}
   return {**values, "fingerprint": fingerprint(values)}
 
 
-def run(data: Dataset, workdir: Path, phase: str = "all") -> dict:
-  """Runs `phase` (or all phases in order); returns the seconds of each."""
+def run(data: Dataset, workdir: Path, phase: str = "all",
+        fit_progress=None) -> dict:
+  """Runs `phase` (or all phases in order); returns the seconds of each.
+  `fit_progress` is the final fit's progress display (see `run_fit`)."""
   phases = PHASES if phase == "all" else (phase,)
   _check_inputs(workdir, phases[0])
   rundir.claim(workdir, identity(data))
@@ -42,7 +46,10 @@ def run(data: Dataset, workdir: Path, phase: str = "all") -> dict:
   for name in phases:
     started = time.perf_counter()
     logging.info("phase %s: starting", name)
-    if _PHASE_FUNCTIONS[name](data, workdir):  # False: all done before
+    work = _PHASE_FUNCTIONS[name]
+    if name == "fit":
+      work = functools.partial(work, progress=fit_progress)
+    if work(data, workdir):  # False: all done before
       timings[name] = round(time.perf_counter() - started, 2)
       rundir.write_json(timings_path, timings)
     logging.info("phase %s: done in %.1fs", name,
@@ -67,11 +74,11 @@ def _search(data: Dataset, workdir: Path) -> bool:
   return search.run_search(data, workdir) > 0
 
 
-def _fit(data: Dataset, workdir: Path) -> bool:
+def _fit(data: Dataset, workdir: Path, progress=None) -> bool:
   if _fit_is_current(workdir):
     logging.info("fit of the selected configuration done before, skipped")
     return False
-  run_fit(data, workdir)
+  run_fit(data, workdir, progress)
   return True
 
 

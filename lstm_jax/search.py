@@ -13,7 +13,6 @@ import math
 import shutil
 from pathlib import Path
 
-import jax
 from absl import logging
 
 from lstm_jax import rundir
@@ -41,12 +40,12 @@ def state_path(workdir: Path, units: int, layers: int) -> Path:
   return workdir / "search" / f"state_u{units}_l{layers}"
 
 
-def run_cell(data: Dataset, units: int, layers: int, series,
+def run_cell(data: Dataset, units: int, layers: int,
              workdir: Path) -> list[dict]:
   """Trains every variant of one cell, resuming from its last finished
   epoch; writes and returns one result row per variant."""
   config = data.config
-  train_starts, val_starts = data.search_windows()
+  loader, val = data.search_data()
   model = LSTMForecaster(units, layers)
   cell_variants = variants(config)
   if state_path(workdir, units, layers).exists():
@@ -54,8 +53,8 @@ def run_cell(data: Dataset, units: int, layers: int, series,
   checkpoints = LoopCheckpoints(
       state_path(workdir, units, layers), every_steps=config.checkpoint_steps,
       every_seconds=config.checkpoint_minutes * 60, epoch_ends_only=True)
-  result = train_variants(model, series, train_starts, val_starts,
-                          cell_variants, config, checkpoints=checkpoints)
+  result = train_variants(model, loader, val, cell_variants, config,
+                          checkpoints=checkpoints)
   params = parameter_count(unstack(result.best_params, 0))
   rows = [
       dict(units=units, layers=layers, dropout=v.dropout,
@@ -82,7 +81,6 @@ def run_cell(data: Dataset, units: int, layers: int, series,
 def run_search(data: Dataset, workdir: Path) -> int:
   """Runs every cell not yet on disk, then collects the table; returns how
   many cells it trained."""
-  series = jax.device_put(data.scaled)
   cells, trained = architectures(data.config), 0
   for index, (units, layers) in enumerate(cells, 1):
     path = cell_path(workdir, units, layers)
@@ -92,7 +90,7 @@ def run_search(data: Dataset, workdir: Path) -> int:
       logging.info("cell %d/%d units=%d layers=%d: done before, skipped",
                    index, len(cells), units, layers)
       continue
-    rows = run_cell(data, units, layers, series, workdir)
+    rows = run_cell(data, units, layers, workdir)
     trained += 1
     best = min(rows, key=lambda r: _sort_key(r["val_loss"]))
     logging.info(

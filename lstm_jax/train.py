@@ -23,6 +23,7 @@ import optax
 
 from lstm_jax.checkpoint import LoopCheckpoints
 from lstm_jax.config import LSTMConfig, Variant
+from lstm_jax.data import WindowLoader, Windows
 from lstm_jax.model import LSTMForecaster
 
 PREDICT_BATCH = 1024  # windows per forecast step; memory, not results, depends on it
@@ -161,38 +162,44 @@ class SegmentSizer:
       self.size = max(1, round(wanted / per_step))
 
 
-def run_epoch(train_steps, states, series, starts, rates, dropout_keys,
-              shuffle_key, epoch: int, batch_size: int, sizer: SegmentSizer,
-              active=None, *, resume=None, on_segment=None):
-  """One epoch in segments of the variants that are `active` (default all).
+def run_segments(train_steps, states, losses, healthy, series, order, weights,
+                 rates, dropout_keys, active, stream: int, step: int,
+                 batches: int, sizer: SegmentSizer, on_segment=None):
+  """Steps `step` .. `batches` - 1 of one set of batches, in segments.
 
-  `resume` = (step, losses, healthy) continues an epoch cut short at a
-  segment end. `on_segment(step, states, losses, healthy)` is called after
-  every segment that ends before the epoch does (where a checkpoint may be
-  taken). Returns (states, mean train loss [K], healthy [K]: no non-finite
-  loss or gradient met this epoch).
+  `on_segment(step, states, losses, healthy)` is called after every segment
+  that ends before the last batch (where a checkpoint may be taken).
+  Returns (states, losses, healthy).
   """
-  order, weights = shuffle_batches(
-      jax.random.fold_in(shuffle_key, epoch), starts, batch_size)
-  count_k = rates.shape[0]
-  active = jnp.ones(count_k, bool) if active is None else jnp.asarray(active)
-  batches = order.shape[0]
-  if resume is None:
-    step, losses, healthy = 0, jnp.zeros((batches, count_k)), jnp.ones(
-        count_k, bool)
-  else:
-    step, losses, healthy = resume
   while step < batches:
     count = sizer.next(batches - step)
     tick = time.perf_counter()
     states, losses, healthy = train_steps(
         states, losses, healthy, series, order, weights, rates, dropout_keys,
-        active, np.int32(epoch), np.int32(step), np.int32(count))
+        active, np.int32(stream), np.int32(step), np.int32(count))
     losses.block_until_ready()  # the segment's sync point
     sizer.observe(count, time.perf_counter() - tick)
     step += count
     if on_segment and step < batches:
       on_segment(step, states, losses, healthy)
+  return states, losses, healthy
+
+
+def run_epoch(train_steps, states, series, starts, rates, dropout_keys,
+              shuffle_key, epoch: int, batch_size: int, sizer: SegmentSizer,
+              active=None):
+  """One epoch over `starts` of a series on the device, shuffled on the
+  device: the whole-array case, for benchmarks and tests. Returns (states,
+  mean train loss [K], healthy [K])."""
+  order, weights = shuffle_batches(
+      jax.random.fold_in(shuffle_key, epoch), starts, batch_size)
+  count_k = rates.shape[0]
+  active = jnp.ones(count_k, bool) if active is None else jnp.asarray(active)
+  losses, healthy = jnp.zeros((order.shape[0], count_k)), jnp.ones(count_k,
+                                                                   bool)
+  states, losses, healthy = run_segments(
+      train_steps, states, losses, healthy, series, order, weights, rates,
+      dropout_keys, active, epoch, 0, order.shape[0], sizer)
   return states, losses.sum(axis=0) / starts.shape[0], healthy
 
 
@@ -255,7 +262,7 @@ def with_learning_rates(states: TrainState, rates) -> TrainState:
 
 @flax.struct.dataclass
 class LoopState:
-  """Everything a training loop carries from epoch to epoch, per variant:
+  """Everything a training loop carries from step to step, per variant:
   what a checkpoint must hold to continue exactly."""
 
   states: TrainState
@@ -267,9 +274,10 @@ class LoopState:
   epochs_run: np.ndarray
   diverged_epoch: np.ndarray  # 0 where it did not diverge
   plateau_wait: np.ndarray  # epochs since the last improvement or reduction
-  # The epoch in progress (a checkpoint may fall inside one).
-  losses: Any  # [batches, K] summed loss of each step so far
-  healthy: Any  # [K]
+  # The epoch in progress (a checkpoint may fall inside one):
+  epoch_loss: Any  # [K] summed loss of the chunks finished this epoch
+  losses: Any  # [batches, K] summed loss of each step of the current chunk
+  healthy: Any  # [K] no non-finite loss or gradient this epoch
 
 
 @dataclasses.dataclass
@@ -305,104 +313,136 @@ def _variant_keys(seeds, stream: int):
 
 def train_variants(
     model: LSTMForecaster,
-    series: jax.Array,
-    train_starts: np.ndarray,
-    val_starts: np.ndarray,
+    loader: WindowLoader,
+    val: Windows,
     variants: Sequence[Variant],
     config: LSTMConfig,
     *,
     checkpoints: LoopCheckpoints | None = None,
-    on_epoch: Callable[[dict], None] | None = None,
+    on_epoch: Callable[[list[dict]], None] | None = None,
+    on_progress: Callable[[int, int, float], None] | None = None,
 ) -> TrainResult:
   """Trains the variants together; keeps each one's best parameters.
 
   Variants differ in dropout, learning rate and seed (initialisation and
-  dropout keys); all see the same batches, whose order comes from
-  `config.seed`. Validation runs after every epoch (one host sync per
-  epoch, deliberate). A variant stops (its state frozen) after
-  `config.patience` epochs without improvement, or as `diverged` once its
-  loss or gradients turn non-finite; its learning rate drops by
-  `config.lr_factor` after `config.lr_patience` epochs without one.
-  Training ends when no variant is left. Each dispatch runs
-  `config.segment_steps` steps (0: about a second's worth).
+  dropout keys); all see the same batches, from `loader`. Validation on
+  `val` runs after every epoch (one host sync per epoch, deliberate). A
+  variant stops (its state frozen) after `config.patience` epochs without
+  improvement, or as `diverged` once its loss or gradients turn non-finite;
+  its learning rate drops by `config.lr_factor` after `config.lr_patience`
+  epochs without one. Training ends when no variant is left. Each dispatch
+  runs `config.segment_steps` steps (0: about a second's worth).
 
   With `checkpoints`, the loop resumes from the newest one there and saves
-  where they say; a resumed run computes exactly what an uninterrupted one
-  does, since keys and batch order depend only on seeds, epoch and step.
+  where they say, at segment ends; a resumed run computes exactly what an
+  uninterrupted one does, since keys and batches depend only on seeds,
+  epoch, chunk and step. `on_epoch(history)` follows the epochs (the
+  history includes those of resumed runs), `on_progress(epoch, steps done
+  in it, mean training loss of the first variant so far in it)` the
+  segments (epochs counted from 0).
   """
   count = len(variants)
   tx = make_optimizer(config)
   rates = jnp.asarray([v.dropout for v in variants], jnp.float32)
   seeds = [v.seed for v in variants]
   dropout_keys = _variant_keys(seeds, 1)
-  shuffle_key = jax.random.fold_in(jax.random.key(config.seed), 2)
+  length = config.sequence_length
   states = create_train_states(model, tx, _variant_keys(seeds, 0),
-                               series.shape[1], config.sequence_length)
+                               loader.features, length)
   states = with_learning_rates(states, [v.learning_rate for v in variants])
-  train_starts, val_starts = jnp.asarray(train_starts), jnp.asarray(val_starts)
-  length, batch_size = config.sequence_length, config.batch_size
+  val_rows, val_starts = jax.device_put(val.rows), jax.device_put(val.starts)
 
   started = time.perf_counter()
-  # Shapes only: compiling needs no real epoch order.
-  order, weights = jax.eval_shape(
-      lambda s: epoch_batches(shuffle_key, s, batch_size), train_starts)
-  batches, everyone = order.shape[0], jnp.ones(count, bool)
+  shapes, batches = loader.shapes(), loader.max_batches
+  everyone = jnp.ones(count, bool)
   train_steps = make_train_steps(model, tx, length).lower(
-      states, jnp.zeros((batches, count)), everyone, series, order,
-      weights, rates, dropout_keys, everyone, np.int32(0), np.int32(0),
-      np.int32(1)).compile()
+      states, jnp.zeros((batches, count)), everyone, shapes.rows,
+      shapes.order, shapes.weights, rates, dropout_keys, everyone,
+      np.int32(0), np.int32(0), np.int32(1)).compile()
   eval_loss = make_eval_loss(model, length).lower(
-      states.params, series, val_starts).compile()
+      states.params, val_rows, val_starts).compile()
   compile_seconds = time.perf_counter() - started
 
   zeros = np.zeros(count, np.int64)
   loop = LoopState(
       states, jax.tree.map(jnp.copy, states.params), np.full(count, np.inf),
       zeros, np.full(count, np.nan), np.ones(count, bool), zeros, zeros,
-      zeros, jnp.zeros((batches, count)), everyone)
-  epoch, step, history, earlier_seconds = 0, 0, [], 0.0
+      zeros, jnp.zeros(count), jnp.zeros((batches, count)), everyone)
+  # Where the loop stands: epoch, position in the epoch's chunk order, step
+  # in that chunk, and steps done in all (the checkpoints' step number).
+  at = dict(epoch=0, chunk=0, step=0, done=0)
+  history, earlier_seconds = [], 0.0
   if checkpoints is not None:
     restored = checkpoints.restore(loop)
     if restored is not None:
-      loop, meta = restored
-      epoch, step, history = meta["epoch"], meta["step"], meta["history"]
-      earlier_seconds = meta["seconds"]
+      loop, record = restored
+      at = {k: record[k] for k in at}
+      history, earlier_seconds = record["history"], record["seconds"]
   sizer = SegmentSizer(config.segment_steps)
 
-  def save(loop, epoch, step):
-    checkpoints.save(epoch * batches + step, loop, dict(
-        epoch=epoch, step=step, history=history,
+  def save(loop, at):
+    checkpoints.save(at["done"], loop, dict(
+        **at, history=history,
         seconds=earlier_seconds + time.perf_counter() - started))
 
-  def save_in_epoch(step, states, losses, healthy, *, loop, epoch):
-    if checkpoints is not None and checkpoints.due(epoch * batches + step):
+  def segment_end(step, states, losses, healthy, *, loop, at, batches_before):
+    done = at["done"] + step - at["step"]
+    if on_progress:
+      seen = (batches_before + step) * loader.batch_size
+      loss = float((loop.epoch_loss[0] + losses[:, 0].sum()) / seen)
+      on_progress(at["epoch"], batches_before + step, loss)
+    if checkpoints is not None and checkpoints.due(done):
       save(loop.replace(states=states, losses=losses, healthy=healthy),
-           epoch, step)
+           {**at, "step": step, "done": done})
 
-  while epoch < config.epochs and loop.active.any():
-    tick = time.perf_counter()
-    states, train_loss, healthy = run_epoch(
-        train_steps, loop.states, series, train_starts, rates, dropout_keys,
-        shuffle_key, epoch, batch_size, sizer, loop.active,
-        resume=(step, loop.losses, loop.healthy) if step else None,
-        on_segment=functools.partial(save_in_epoch, loop=loop, epoch=epoch))
-    val_loss = np.asarray(eval_loss(states.params, series, val_starts))
-    epoch, step, healthy = epoch + 1, 0, np.asarray(healthy)
+  while at["epoch"] < config.epochs and loop.active.any():
+    tick, epoch = time.perf_counter(), at["epoch"]
+    order = loader.chunk_order(epoch)
+    while at["chunk"] < len(order):
+      position = at["chunk"]
+      chunk = loader.load(epoch, order[position])
+      if at["step"] == 0:
+        loop = loop.replace(losses=jnp.zeros((batches, count)))
+      batches_before = sum(loader.batches_of(c) for c in order[:position])
+      states, losses, healthy = run_segments(
+          train_steps, loop.states, loop.losses, loop.healthy, chunk.rows,
+          chunk.order, chunk.weights, rates, dropout_keys,
+          jnp.asarray(loop.active), epoch * loader.chunks + position,
+          at["step"], chunk.batches, sizer,
+          functools.partial(segment_end, loop=loop, at=dict(at),
+                            batches_before=batches_before))
+      at["done"] += chunk.batches - at["step"]
+      at["chunk"], at["step"] = position + 1, 0
+      loop = loop.replace(states=states, losses=losses, healthy=healthy,
+                          epoch_loss=loop.epoch_loss + losses.sum(axis=0))
+      if on_progress:
+        seen = min((batches_before + chunk.batches) * loader.batch_size,
+                   loader.windows)
+        on_progress(epoch, batches_before + chunk.batches,
+                    float(loop.epoch_loss[0]) / seen)
+      if at["chunk"] < len(order) and checkpoints is not None and (
+          checkpoints.due(at["done"])):
+        save(loop, at)
+    train_loss = np.asarray(loop.epoch_loss) / loader.windows
+    val_loss = np.asarray(eval_loss(loop.states.params, val_rows, val_starts))
+    healthy = np.asarray(loop.healthy)
     trained = loop.active & healthy
-    loop = _end_of_epoch(loop, states, np.asarray(train_loss), val_loss,
-                         healthy, epoch, config)
+    at = dict(epoch=epoch + 1, chunk=0, step=0, done=at["done"])
+    loop = _end_of_epoch(loop, loop.states, train_loss, val_loss, healthy,
+                         epoch + 1, config)
     # The next epoch starts afresh (the old buffers may have been donated).
-    loop = loop.replace(losses=jnp.zeros((batches, count)), healthy=everyone)
+    loop = loop.replace(epoch_loss=jnp.zeros(count),
+                        losses=jnp.zeros((batches, count)), healthy=everyone)
     history.append(dict(
-        epoch=epoch, seconds=time.perf_counter() - tick,
+        epoch=epoch + 1, seconds=time.perf_counter() - tick,
         train_loss=_where_trained(train_loss, trained),
         val_loss=_where_trained(val_loss, trained),
         learning_rate=learning_rates(loop.states).tolist()))
     if on_epoch:
-      on_epoch(history[-1])
-    if checkpoints is not None and checkpoints.due(epoch * batches,
+      on_epoch(history)
+    if checkpoints is not None and checkpoints.due(at["done"],
                                                    epoch_end=True):
-      save(loop, epoch, 0)
+      save(loop, at)
 
   status = ["diverged" if d else "early_stopped" if n < config.epochs else
             "completed"

@@ -1,5 +1,6 @@
 """Shared fixtures: the real data folder beside the project, when present."""
 
+import os
 from pathlib import Path
 
 import jax
@@ -23,8 +24,10 @@ def highest_precision():
 
 
 @pytest.fixture(scope="session", autouse=True)
-def compilation_cache(tmp_path_factory):
-  """Programs compiled again in later tests load from a cache instead."""
+def caches(tmp_path_factory):
+  """Programs compiled again in later tests load from a cache instead; data
+  files are prepared into a temporary cache (subprocesses inherit it)."""
+  os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("xdg_cache"))
   jax.config.update("jax_compilation_cache_dir",
                     str(tmp_path_factory.mktemp("jax_cache")))
   jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)

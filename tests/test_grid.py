@@ -135,7 +135,8 @@ def run_main(capsys):
     (["--dropouts=0.1,0.1"], "--dropouts=0.1,0.1 repeats a rate"),
     (["--data=missing.csv", "--column=x"], "missing.csv: no such file"),
     (["--data=", "--column=x"], "--data is empty"),
-    (["--column=x"], "--column needs --data"),
+    (["--column=x"], "--column and --features need --data"),
+    (["--features=a"], "--column and --features need --data"),
     (["--phase=fit"], "selected.json: missing; run --phase=search first"),
     (["--phase=evaluate"], "checkpoints: missing; run --phase=fit first"),
 ])

@@ -8,6 +8,7 @@ import pytest
 
 from lstm_jax.checkpoint import LoopCheckpoints
 from lstm_jax.config import Variant, make_config
+from lstm_jax.data import WindowLoader, Windows
 from lstm_jax.model import LSTMForecaster
 from lstm_jax.train import (
   SegmentSizer,
@@ -129,15 +130,15 @@ def test_gather_windows_reads_the_rows_before_the_target():
 def test_best_parameters_are_those_of_the_lowest_validation_loss():
   series, starts, model, _, _ = _setup(1)
   val_starts = np.asarray(starts[80:120]) + 40
-  result = train_variants(
-      model, series, np.asarray(starts[:80]), val_starts,
-      _variants([0.0, 0.3]), _config(epochs=4))
+  loader, val = _data(series, 80, val_starts)
+  result = train_variants(model, loader, val, _variants([0.0, 0.3]),
+                          _config(epochs=4))
   assert result.epochs_run.tolist() == [4, 4] and len(result.history) == 4
   val = np.array([h["val_loss"] for h in result.history])  # [epochs, K]
   np.testing.assert_allclose(result.best_val_loss, val.min(axis=0))
   np.testing.assert_array_equal(result.best_epoch, val.argmin(axis=0) + 1)
   again = make_eval_loss(model, LENGTH)(result.best_params, series,
-                                        jnp.asarray(val_starts))
+                                        jnp.asarray(val_starts, jnp.int32))
   np.testing.assert_allclose(np.asarray(again), result.best_val_loss,
                              rtol=1e-6)
 
@@ -173,20 +174,31 @@ def test_a_diverging_variant_is_frozen_and_leaves_the_others_unchanged():
 
 def test_early_stopping_is_per_variant_and_reported():
   series, starts, model, _, _ = _setup(1)
-  result = train_variants(
-      model, series, np.asarray(starts[:40]), np.asarray(starts[80:120]),
-      _variants([0.0, 0.5], learning_rate=1e-12),
-      _config(epochs=50, patience=3))
+  loader, val = _data(series, 40, np.asarray(starts[80:120]))
+  result = train_variants(model, loader, val,
+                          _variants([0.0, 0.5], learning_rate=1e-12),
+                          _config(epochs=50, patience=3))
   # A learning rate of ~0 improves on nothing after the first epoch.
   assert result.status == ["early_stopped", "early_stopped"]
   np.testing.assert_array_equal(result.epochs_run, [4, 4])
   assert result.history[-1]["epoch"] == 4
 
 
-def _train(variants, config, checkpoints=None):
+def _data(series, train_windows, val_starts, chunk_windows=10**6):
+  """A loader over the windows starting at 0 .. train_windows - 1, and the
+  validation windows starting at val_starts, of `series`."""
+  host = np.asarray(series)
+  loader = WindowLoader(lambda lo, hi: host[lo:hi], 0, train_windows,
+                        length=LENGTH, batch_size=BATCH,
+                        chunk_windows=chunk_windows, seed=0)
+  return loader, Windows(host, np.asarray(val_starts, np.int32), 0)
+
+
+def _train(variants, config, checkpoints=None, chunk_windows=10**6):
   series, starts, model, _, _ = _setup(1)
-  return train_variants(model, series, np.asarray(starts[:80]),
-                        np.asarray(starts[80:120]) + 40, variants, config,
+  loader, val = _data(series, 80, np.asarray(starts[80:120]) + 40,
+                      chunk_windows)
+  return train_variants(model, loader, val, variants, config,
                         checkpoints=checkpoints)
 
 
@@ -272,16 +284,24 @@ def test_a_loop_killed_at_an_epoch_end_resumes_exactly(tmp_path):
   _assert_same_result(whole, _train(variants, config, resumed))
 
 
-def test_a_loop_killed_inside_an_epoch_resumes_exactly(tmp_path):
+@pytest.mark.parametrize("chunk_windows", [10**6, 30])
+def test_a_loop_killed_inside_an_epoch_resumes_exactly(tmp_path,
+                                                       chunk_windows):
+  # 80 windows, 10 steps an epoch: in one chunk, or in chunks of 30, 30, 20
+  # windows (4, 4 and 3 steps, the last batch of each chunk padded).
   variants = _variants([0.0, 0.3])
-  config = _config(epochs=2, segment_steps=2)  # 10 steps an epoch
-  whole = _train(variants, config)
-  # Saves after steps 4, 8 (epoch 1), 12 (epoch 2); dies at the one after.
+  config = _config(epochs=2, segment_steps=2)
+  whole = _train(variants, config, chunk_windows=chunk_windows)
+  # Saves every 4 steps or more (at segment or chunk ends); dies at the 4th.
   with pytest.raises(_Killed):
-    _train(variants, config, _KilledAtSave(tmp_path, 4, every_steps=4))
+    _train(variants, config, _KilledAtSave(tmp_path, 4, every_steps=4),
+           chunk_windows)
   resumed = LoopCheckpoints(tmp_path, every_steps=4)
   assert resumed.restore(None) is not None
-  _assert_same_result(whole, _train(variants, config, resumed))
+  _assert_same_result(whole, _train(variants, config, resumed, chunk_windows))
+  if chunk_windows == 30:  # chunks change the batches, so the result
+    other = _train(variants, config)
+    assert other.best_val_loss.tolist() != whole.best_val_loss.tolist()
 
 
 @pytest.mark.parametrize("settings,reference", [

@@ -12,7 +12,9 @@ import dataclasses
 import numpy as np
 
 from lstm_jax.config import LSTMConfig
-from lstm_jax.data.io import DataError
+from lstm_jax.data.errors import DataError
+
+CHUNK = 1 << 20  # rows per pass when reading a (memory-mapped) split
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,24 +62,48 @@ def _fewest_rows(config: LSTMConfig) -> int:
 
 @dataclasses.dataclass(frozen=True)
 class Scaler:
-  """z-scoring with statistics of the training split alone."""
+  """z-scoring of each feature with statistics of the training split alone;
+  the target is feature 0."""
 
-  mean: float
-  std: float
+  mean: np.ndarray  # [features] float64
+  std: np.ndarray
+
+  def __post_init__(self):
+    object.__setattr__(self, "mean", np.atleast_1d(np.asarray(self.mean,
+                                                              np.float64)))
+    object.__setattr__(self, "std", np.atleast_1d(np.asarray(self.std,
+                                                             np.float64)))
 
   @classmethod
-  def fit(cls, train_values: np.ndarray, source: str) -> Scaler:
-    std = float(np.std(train_values))
-    if not std > 0:
-      raise DataError(f"{source}: the training split is constant "
-                      f"({train_values[0]:g}); nothing to learn from")
-    return cls(float(np.mean(train_values)), std)
+  def fit(cls, train_values: np.ndarray, source: str,
+          names: tuple[str, ...] = ("value",)) -> Scaler:
+    """Two passes of CHUNK rows each over [rows, features] values (a memory
+    map stays on disk)."""
+    rows = train_values.shape[0]
+    total = np.zeros(train_values.shape[1])
+    for lo in range(0, rows, CHUNK):
+      total += train_values[lo:lo + CHUNK].sum(axis=0, dtype=np.float64)
+    mean = total / rows
+    squares = np.zeros_like(mean)
+    for lo in range(0, rows, CHUNK):
+      squares += ((train_values[lo:lo + CHUNK] - mean) ** 2).sum(axis=0)
+    std = np.sqrt(squares / rows)
+    for name, value, spread in zip(names, train_values[0], std, strict=True):
+      if not spread > 0:
+        raise DataError(f"{source}: column {name!r} is constant ({value:g}) "
+                        "in the training split; nothing to learn from")
+    return cls(mean, std)
 
   def transform(self, values: np.ndarray) -> np.ndarray:
-    return (values - self.mean) / self.std
+    """[rows, features] original units -> float32 scaled."""
+    return ((values - self.mean) / self.std).astype(np.float32)
 
   def inverse(self, values: np.ndarray) -> np.ndarray:
-    return np.asarray(values, np.float64) * self.std + self.mean
+    """Scaled target values -> original units (float64)."""
+    return np.asarray(values, np.float64) * self.std[0] + self.mean[0]
+
+  def to_dict(self) -> dict:
+    return {"mean": self.mean.tolist(), "std": self.std.tolist()}
 
 
 def window_starts(target_lo: int, target_hi: int, length: int) -> np.ndarray:

@@ -1,0 +1,466 @@
+"""A data file read once into a float32 `.npy` that later runs memory-map.
+
+CSV (any delimiter, `.gz` too) and Parquet are streamed with pyarrow's
+multi-threaded readers, a block at a time, so preparing a file of any size
+holds only one block in memory. The result lives in a cache directory (never
+beside the source, which may be read-only): `<name>-<key>.npy` holds the
+rows x features values in original units, `<name>-<key>.times.npy` the time
+column as int64 seconds where there is one, and `<name>-<key>.json` what
+was read (source path, size and modification time, columns, rows, first
+and last time, gaps, a hash of the values). A later run reuses it while the
+source's path, size and modification time are unchanged.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import difflib
+import gzip
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from lstm_jax.data.errors import DataError
+
+# Bump when the prepared layout changes: older cache entries are then rebuilt.
+FORMAT = 1
+# A time column found under one of these names (any case) labels the rows.
+TIME_COLUMN_NAMES = ("date", "datetime", "time", "timestamp")
+TIME_FORMATS = (
+    "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d",
+    "%Y.%m.%d %H:%M:%S", "%Y.%m.%d %H:%M", "%Y.%m.%d", "%Y/%m/%d %H:%M:%S",
+    "%Y/%m/%d %H:%M", "%Y/%m/%d", "%d.%m.%Y %H:%M:%S", "%d.%m.%Y %H:%M",
+    "%d.%m.%Y", "%m/%d/%Y %H:%M:%S", "%m/%d/%Y %H:%M", "%m/%d/%Y",
+)
+BLOCK_BYTES = 16 << 20  # CSV read block: bounds preparation's memory
+_NPY_HEADER = 128  # bytes; room for any 2-D float32 shape
+
+
+def default_cache_dir() -> Path:
+  base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+  return Path(base) / "lstm_jax"
+
+
+@dataclasses.dataclass(frozen=True)
+class Prepared:
+  """values: [rows, features] float32 memory map, original units, the target
+  first; times: [rows] int64 seconds (memory map) or None; meta: what was
+  read (see the module docstring)."""
+
+  values: np.ndarray
+  times: np.ndarray | None
+  meta: dict
+
+
+def prepare(path: str, column: str | None, features: tuple[str, ...] = (),
+            cache_dir: Path | None = None) -> Prepared:
+  """The prepared form of `column` (the target) and `features` of `path`,
+  from the cache when it is current, else made now."""
+  source = Path(path)
+  if not source.exists():
+    raise DataError(f"{path}: no such file; check the --data path")
+  if source.is_dir():
+    raise DataError(f"{path}: is a directory; give the data file inside it")
+  cache = Path(cache_dir) if cache_dir else default_cache_dir()
+  try:
+    cache.mkdir(parents=True, exist_ok=True)
+  except OSError as error:
+    raise DataError(f"{cache}: cannot create the cache directory "
+                    f"({error.strerror}); choose another --cache_dir") from None
+  stat = source.stat()
+  key = hashlib.sha256(json.dumps(
+      [FORMAT, str(source.resolve()), column, list(features)]).encode()
+  ).hexdigest()[:12]
+  stem = cache / f"{source.name.split('.')[0]}-{key}"
+  meta_path = stem.with_suffix(".json")
+  if meta_path.exists():
+    meta = json.loads(meta_path.read_text())
+    if (meta["size"], meta["mtime_ns"]) == (stat.st_size, stat.st_mtime_ns):
+      return _open(stem, meta)
+  if path.endswith(".npy"):
+    reader = _npy_blocks(path, column, features)
+  elif path.endswith((".parquet", ".pq")):
+    reader = _parquet_blocks(path, column, features)
+  else:
+    reader = _csv_blocks(path, column, features)
+  meta = _write(stem, reader, path)
+  meta.update(source=str(source.resolve()), size=stat.st_size,
+              mtime_ns=stat.st_mtime_ns, format=FORMAT)
+  _write_text(meta_path, json.dumps(meta, indent=2) + "\n")
+  return _open(stem, meta)
+
+
+def _open(stem: Path, meta: dict) -> Prepared:
+  values = np.load(stem.with_suffix(".npy"), mmap_mode="r")
+  times_path = stem.with_suffix(".times.npy")
+  times = np.load(times_path, mmap_mode="r") if meta["time_column"] else None
+  if times is not None and not times_path.exists():
+    times = None
+  return Prepared(values, times, meta)
+
+
+@dataclasses.dataclass
+class _Block:
+  values: np.ndarray  # [n, features]
+  times: np.ndarray | None  # [n] int64 seconds
+  first_row: int  # the block's first data row in the file (0-based)
+
+
+@dataclasses.dataclass
+class _Reader:
+  columns: list[str]
+  time_column: str | None
+  blocks: Iterator[_Block]
+  header_lines: int = 0  # CSV: data row r is file line r + 2
+
+
+def _where(reader: _Reader, row: int) -> str:
+  if reader.header_lines:
+    return f"file line {row + reader.header_lines + 1}"
+  return f"row {row}"
+
+
+def _write(stem: Path, reader: _Reader, path: str) -> dict:
+  """Streams the blocks into `stem`.npy (and .times.npy); returns meta."""
+  digest, rows = hashlib.sha256(), 0
+  step = gaps = largest = None
+  first_time = last_time = None
+  width = len(reader.columns)
+  values_tmp = _temporary(stem.with_suffix(".npy"))
+  times_tmp = _temporary(stem.with_suffix(".times.npy"))
+  try:
+    with open(values_tmp, "wb") as out, open(times_tmp, "wb") as times_out:
+      out.write(b"\0" * _NPY_HEADER)
+      times_out.write(b"\0" * _NPY_HEADER)
+      for block in reader.blocks:
+        _check_finite(block, reader, path)
+        data = np.ascontiguousarray(block.values, np.float32)
+        out.write(data.tobytes())
+        digest.update(data.tobytes())
+        if block.times is not None:
+          stamps = np.ascontiguousarray(block.times, np.int64)
+          joined = stamps if last_time is None else np.concatenate(
+              [[last_time], stamps])
+          _check_order(joined, block.first_row - (last_time is not None),
+                       reader, path)
+          diffs = np.diff(joined)
+          if step is None and diffs.size:
+            step, gaps, largest = int(np.median(diffs)), 0, 0
+          if diffs.size:
+            gaps += int((diffs > step).sum())
+            largest = max(largest, int(diffs.max()))
+          first_time = int(stamps[0]) if first_time is None else first_time
+          last_time = int(stamps[-1]) if stamps.size else last_time
+          times_out.write(stamps.tobytes())
+        rows += data.shape[0]
+      if rows == 0:
+        raise DataError(f"{path}: a header but no rows; give at least one "
+                        "data row")
+      _finish_npy(out, (rows, width), "<f4")
+      _finish_npy(times_out, (rows,), "<i8")
+      for f in (out, times_out):
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(values_tmp, stem.with_suffix(".npy"))
+    if reader.time_column and first_time is not None:
+      os.replace(times_tmp, stem.with_suffix(".times.npy"))
+  finally:
+    for tmp in (values_tmp, times_tmp):
+      Path(tmp).unlink(missing_ok=True)
+  return dict(
+      columns=reader.columns, rows=rows,
+      time_column=reader.time_column if first_time is not None else None,
+      first_time=_label(first_time), last_time=_label(last_time),
+      time_step_seconds=step, gaps=gaps, largest_gap_seconds=largest,
+      hash=digest.hexdigest()[:16])
+
+
+def _temporary(final: Path) -> str:
+  fd, tmp = tempfile.mkstemp(dir=final.parent, prefix=f".{final.name}.")
+  os.close(fd)
+  return tmp
+
+
+def _finish_npy(f, shape: tuple[int, ...], descr: str) -> None:
+  """Writes the `.npy` header the data were written behind."""
+  text = repr({"descr": descr, "fortran_order": False, "shape": shape})
+  body = text.encode("latin1")
+  padding = _NPY_HEADER - 10 - len(body) - 1
+  header = (b"\x93NUMPY\x01\x00" + (_NPY_HEADER - 10).to_bytes(2, "little")
+            + body + b" " * padding + b"\n")
+  f.seek(0)
+  f.write(header)
+  f.seek(0, os.SEEK_END)
+
+
+def _write_text(path: Path, text: str) -> None:
+  tmp = _temporary(path)
+  with open(tmp, "w") as f:
+    f.write(text)
+    f.flush()
+    os.fsync(f.fileno())
+  os.replace(tmp, path)
+
+
+def _label(seconds: int | None) -> str | None:
+  if seconds is None:
+    return None
+  return str(np.datetime64(seconds, "s")).replace("T", " ")
+
+
+def _check_finite(block: _Block, reader: _Reader, path: str) -> None:
+  bad = ~np.isfinite(block.values)
+  if not bad.any():
+    return
+  row, col = (int(i) for i in np.argwhere(bad)[0])
+  count = int(bad[:, col].sum())
+  kind = "missing" if np.isnan(block.values[row, col]) else "infinite"
+  raise DataError(
+      f"{path}: column {reader.columns[col]!r} has {kind} values (first at "
+      f"{_where(reader, block.first_row + row)}, {count} in that part of the "
+      "file); fill or remove them")
+
+
+def _check_order(stamps: np.ndarray, first_row: int, reader: _Reader,
+                 path: str) -> None:
+  """stamps[0] is data row `first_row`; each must be later than the last."""
+  back = np.flatnonzero(np.diff(stamps) <= 0)
+  if not back.size:
+    return
+  i = int(back[0])
+  verb = "repeats" if stamps[i + 1] == stamps[i] else "goes back"
+  raise DataError(
+      f"{path}: time column {reader.time_column!r} {verb} at "
+      f"{_where(reader, first_row + i + 1)} ({_label(int(stamps[i]))} then "
+      f"{_label(int(stamps[i + 1]))}); sort the rows by time and drop "
+      "duplicates")
+
+
+def _wanted(path: str, names: list[str], column: str | None,
+            features: tuple[str, ...]) -> list[str]:
+  """The target first, then the other features, checked against `names`."""
+  if column is None:
+    raise DataError(f"{path}: no --column given; choose one of "
+                    f"{', '.join(names)}")
+  wanted = [column] + [f for f in features if f != column]
+  for name in wanted:
+    if name not in names:
+      close = difflib.get_close_matches(name, names, n=1, cutoff=0.0)
+      flag = "--column" if name == column else "--features"
+      hint = f"; did you mean {flag}={close[0]}?" if close else ""
+      raise DataError(f"{path}: no column {name!r} ({flag}); the columns are "
+                      f"{', '.join(names)}{hint}")
+  if len(set(wanted)) != len(wanted):
+    raise DataError(f"{path}: --features={','.join(features)} repeats a "
+                    "column")
+  return wanted
+
+
+# CSV
+
+
+def _open_text(path: str):
+  if path.endswith(".gz"):
+    return gzip.open(path, "rt", encoding="utf-8-sig", newline="")
+  return open(path, encoding="utf-8-sig", newline="")
+
+
+def _sample(path: str) -> tuple[list[str], str, list[list[str]]]:
+  """Column names, delimiter and the first rows, from the file's start."""
+  try:
+    with _open_text(path) as f:
+      sample = f.read(64 * 1024)
+  except (UnicodeDecodeError, OSError, EOFError) as error:
+    raise DataError(f"{path}: not readable as UTF-8 CSV text ({error}); give "
+                    "a CSV, .csv.gz, Parquet or .npy file") from None
+  if not sample.strip():
+    raise DataError(f"{path}: the file is empty; give a CSV with a header row")
+  try:
+    delimiter = csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
+  except csv.Error:
+    delimiter = ","
+  lines = sample.splitlines()
+  rows = list(csv.reader(lines[:-1] if len(lines) > 1 else lines,
+                         delimiter=delimiter))
+  return [n.strip() for n in rows[0]], delimiter, rows[1:]
+
+
+def _time_column(names: list[str], wanted: list[str]) -> str | None:
+  return next((n for n in names
+               if n.lower() in TIME_COLUMN_NAMES and n not in wanted), None)
+
+
+def _time_format(values: list[str]) -> str | None:
+  """The first of TIME_FORMATS that reads every sampled value."""
+  sample = pa.array([v.strip() for v in values if v.strip()], pa.string())
+  if len(sample) == 0:
+    return None
+  for fmt in TIME_FORMATS:
+    parsed = pc.strptime(sample, format=fmt, unit="s", error_is_null=True)
+    if parsed.null_count == 0:
+      return fmt
+  return None
+
+
+def _csv_blocks(path: str, column: str | None, features) -> _Reader:
+  names, delimiter, sample = _sample(path)
+  wanted = _wanted(path, names, column, features)
+  time_name = _time_column(names, wanted)
+  fmt = None
+  if time_name:
+    index = names.index(time_name)
+    fmt = _time_format([r[index] for r in sample if len(r) > index])
+    time_name = time_name if fmt else None
+  types = {name: pa.float64() for name in wanted}
+  if time_name:
+    types[time_name] = pa.string()
+  try:
+    stream = pacsv.open_csv(
+        path, read_options=pacsv.ReadOptions(block_size=BLOCK_BYTES),
+        parse_options=pacsv.ParseOptions(delimiter=delimiter),
+        convert_options=pacsv.ConvertOptions(
+            include_columns=wanted + ([time_name] if time_name else []),
+            column_types=types))
+  except pa.ArrowInvalid as error:
+    raise DataError(_csv_problem(path, delimiter, wanted, error)) from None
+
+  def blocks():
+    row = 0
+    while True:
+      try:
+        batch = stream.read_next_batch()
+      except StopIteration:
+        return
+      except pa.ArrowInvalid as error:
+        raise DataError(_csv_problem(path, delimiter, wanted, error)) from None
+      values = np.column_stack(
+          [batch.column(name).to_numpy(zero_copy_only=False)
+           for name in wanted]) if batch.num_rows else np.zeros(
+               (0, len(wanted)))
+      times = None
+      if time_name:
+        times = _parse_times(batch.column(time_name), fmt, time_name, path,
+                             row)
+      yield _Block(values, times, row)
+      row += batch.num_rows
+
+  return _Reader(wanted, time_name, blocks(), header_lines=1)
+
+
+def _parse_times(texts, fmt: str, name: str, path: str, first_row: int):
+  parsed = pc.strptime(pc.utf8_trim_whitespace(texts), format=fmt, unit="s",
+                       error_is_null=True)
+  if parsed.null_count:
+    row = int(np.flatnonzero(parsed.is_null().to_numpy(zero_copy_only=False))[0])
+    raise DataError(
+        f"{path}: time column {name!r}, file line {first_row + row + 2}: "
+        f"{texts[row].as_py()!r} is not a time like {fmt!r} (as the first "
+        "rows); fix that row")
+  return parsed.cast(pa.int64()).to_numpy()
+
+
+def _csv_problem(path: str, delimiter: str, wanted: list[str],
+                 error: Exception) -> str:
+  """Names the first cell that is not a number (the error path: reads the
+  wanted columns again as text)."""
+  for name in wanted:
+    try:
+      table = pacsv.read_csv(
+          path, parse_options=pacsv.ParseOptions(delimiter=delimiter),
+          convert_options=pacsv.ConvertOptions(
+              include_columns=[name], column_types={name: pa.string()}))
+    except pa.ArrowInvalid as parse_error:
+      return (f"{path}: not readable as CSV with delimiter {delimiter!r} "
+              f"({str(parse_error).splitlines()[0]}); every row needs the "
+              "header's columns")
+    for row, text in enumerate(table[name].to_pylist()):
+      try:
+        float(text if text not in (None, "") else "nan")
+      except ValueError:
+        hint = ("; the decimal separator must be a point"
+                if text.replace(",", "", 1).strip().lstrip("-").isdigit()
+                else "; fix or remove that row")
+        return (f"{path}: column {name!r}, file line {row + 2}: {text!r} is "
+                f"not a number{hint}")
+  return f"{path}: not readable as CSV ({str(error).splitlines()[0]})"
+
+
+# Parquet
+
+
+def _parquet_blocks(path: str, column: str | None, features) -> _Reader:
+  try:
+    file = pq.ParquetFile(path)
+  except (pa.ArrowInvalid, OSError) as error:
+    raise DataError(f"{path}: not a readable Parquet file ({error})") from None
+  names = file.schema_arrow.names
+  wanted = _wanted(path, names, column, features)
+  time_name = _time_column(names, wanted)
+  if time_name and not pa.types.is_timestamp(
+      file.schema_arrow.field(time_name).type):
+    time_name = None  # only real timestamps label rows
+  for name in wanted:
+    kind = file.schema_arrow.field(name).type
+    if not (pa.types.is_integer(kind) or pa.types.is_floating(kind)):
+      raise DataError(f"{path}: column {name!r} holds {kind}, not numbers; "
+                      "choose a numeric column")
+
+  def blocks():
+    row = 0
+    for batch in file.iter_batches(
+        batch_size=1 << 18, columns=wanted + ([time_name] if time_name else [])):
+      values = np.column_stack([
+          batch.column(name).to_numpy(zero_copy_only=False).astype(np.float64)
+          for name in wanted])
+      times = None
+      if time_name:
+        times = batch.column(time_name).cast(pa.timestamp("s")).cast(
+            pa.int64()).to_numpy(zero_copy_only=False)
+      yield _Block(values, times, row)
+      row += batch.num_rows
+
+  return _Reader(wanted, time_name, blocks())
+
+
+# .npy
+
+
+def _npy_blocks(path: str, column: str | None, features) -> _Reader:
+  try:
+    array = np.load(path, mmap_mode="r")
+  except (ValueError, OSError) as error:
+    raise DataError(f"{path}: not a readable .npy array ({error}); save it "
+                    "with numpy.save") from None
+  if array.ndim == 1:
+    array = array[:, None]
+    names = ["value"]
+    column = column or "value"
+  elif array.ndim == 2:
+    names = [str(i) for i in range(array.shape[1])]
+    if column is None or column not in names:
+      raise DataError(
+          f"{path}: a 2-D array needs --column set to a column index below "
+          f"{array.shape[1]}")
+  else:
+    raise DataError(f"{path}: a {array.ndim}-D array; save a 1-D or 2-D one")
+  if not np.issubdtype(array.dtype, np.number):
+    raise DataError(f"{path}: holds {array.dtype}, not numbers")
+  wanted = _wanted(path, names, column, features)
+  columns = [names.index(n) for n in wanted]
+
+  def blocks():
+    for lo in range(0, array.shape[0], 1 << 20):
+      yield _Block(np.asarray(array[lo:lo + (1 << 20)][:, columns],
+                              np.float64), None, lo)
+
+  return _Reader(wanted, None, blocks())

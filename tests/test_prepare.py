@@ -1,0 +1,140 @@
+"""Preparing a data file once into the cache, and when it is rebuilt."""
+
+import gzip
+import json
+import os
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from lstm_jax.data import DataError, read_series
+from lstm_jax.data.prepare import prepare
+
+CSV = ("timestamp,open,high,low,close,volume\n"
+       "2024-01-01 00:00:00,1.0,2.0,0.5,1.5,10\n"
+       "2024-01-01 00:01:00,1.5,2.5,1.0,2.0,11\n"
+       "2024-01-01 00:02:00,2.0,3.0,1.5,2.5,12\n"
+       "2024-01-01 00:05:00,2.5,3.5,2.0,3.0,13\n")
+
+
+def test_a_csv_is_prepared_with_its_metadata(tmp_path):
+  source = tmp_path / "bars.csv"
+  source.write_text(CSV)
+  prepared = prepare(str(source), "close", ("open", "close", "volume"),
+                     tmp_path / "cache")
+  np.testing.assert_array_equal(
+      prepared.values, [[1.5, 1.0, 10], [2.0, 1.5, 11], [2.5, 2.0, 12],
+                        [3.0, 2.5, 13]])
+  assert prepared.values.dtype == np.float32
+  assert isinstance(prepared.values, np.memmap)
+  meta = prepared.meta
+  assert meta["columns"] == ["close", "open", "volume"]
+  assert meta["rows"] == 4 and meta["time_column"] == "timestamp"
+  assert (meta["first_time"], meta["last_time"]) == ("2024-01-01 00:00:00",
+                                                     "2024-01-01 00:05:00")
+  assert (meta["time_step_seconds"], meta["gaps"],
+          meta["largest_gap_seconds"]) == (60, 1, 180)
+  assert meta["size"] == source.stat().st_size
+  assert meta["source"] == str(source.resolve())
+  assert len(meta["hash"]) == 16
+  assert prepared.times[3] - prepared.times[0] == 300
+  # Nothing is written beside the source.
+  assert sorted(p.name for p in tmp_path.iterdir()) == ["bars.csv", "cache"]
+
+
+def test_gzip_parquet_and_npy_give_the_same_values(tmp_path):
+  plain = tmp_path / "bars.csv"
+  plain.write_text(CSV)
+  zipped = tmp_path / "bars.csv.gz"
+  zipped.write_bytes(gzip.compress(CSV.encode()))
+  table = pa.table({
+      "timestamp": pa.array(np.array(
+          ["2024-01-01T00:00", "2024-01-01T00:01", "2024-01-01T00:02",
+           "2024-01-01T00:05"], "datetime64[s]")),
+      "close": [1.5, 2.0, 2.5, 3.0], "open": [1.0, 1.5, 2.0, 2.5]})
+  pq.write_table(table, tmp_path / "bars.parquet")
+  np.save(tmp_path / "bars.npy", np.array([[1.0, 1.5], [1.5, 2.0],
+                                           [2.0, 2.5], [2.5, 3.0]]))
+  cache = tmp_path / "cache"
+  want = [[1.5, 1.0], [2.0, 1.5], [2.5, 2.0], [3.0, 2.5]]
+  for path, column, features in [
+      (plain, "close", ("open",)), (zipped, "close", ("open",)),
+      (tmp_path / "bars.parquet", "close", ("open",)),
+      (tmp_path / "bars.npy", "1", ("0",))]:
+    series = read_series(str(path), column, features, cache)
+    np.testing.assert_array_equal(series.values, want)
+  parquet = read_series(str(tmp_path / "bars.parquet"), "close", (), cache)
+  assert parquet.time_at(3) == "2024-01-01 00:05:00"
+
+
+def test_reused_while_the_source_is_unchanged_rebuilt_when_it_changes(
+    tmp_path):
+  source = tmp_path / "bars.csv"
+  source.write_text(CSV)
+  cache = tmp_path / "cache"
+  first = prepare(str(source), "close", (), cache)
+  written = {p: p.stat().st_mtime_ns for p in cache.iterdir()}
+  again = prepare(str(source), "close", (), cache)
+  assert {p: p.stat().st_mtime_ns for p in cache.iterdir()} == written
+  assert again.meta == first.meta
+  # Another row: size and modification time change, so it is prepared anew.
+  source.write_text(CSV + "2024-01-01 00:06:00,3,4,2,3.5,14\n")
+  changed = prepare(str(source), "close", (), cache)
+  assert changed.meta["rows"] == 5 and changed.values[-1, 0] == 3.5
+  assert changed.meta["hash"] != first.meta["hash"]
+  # Same size, new modification time (an edit in place): rebuilt too.
+  text = source.read_text().replace("3.5,14", "3.6,14")
+  source.write_text(text)
+  os.utime(source, ns=(source.stat().st_atime_ns,
+                       source.stat().st_mtime_ns + 10**9))
+  assert prepare(str(source), "close", (), cache).values[-1, 0] == np.float32(
+      3.6)
+  # A different selection of columns is a different cache entry.
+  prepare(str(source), "close", ("open",), cache)
+  assert len(list(cache.glob("*.json"))) == 2
+  for meta in cache.glob("*.json"):
+    json.loads(meta.read_text())
+
+
+def test_a_large_file_is_read_in_blocks(tmp_path, monkeypatch):
+  import lstm_jax.data.prepare as module
+  monkeypatch.setattr(module, "BLOCK_BYTES", 4096)  # many blocks
+  rows = 20000
+  t = np.datetime64("2024-01-01T00:00") + np.arange(rows).astype(
+      "timedelta64[m]")
+  values = np.round(np.random.default_rng(0).normal(size=rows), 4)
+  lines = [f"{str(s).replace('T', ' ')},{v}" for s, v in zip(t, values,
+                                                             strict=True)]
+  source = tmp_path / "long.csv"
+  source.write_text("time,value\n" + "\n".join(lines) + "\n")
+  series = read_series(str(source), "value", (), tmp_path / "cache")
+  np.testing.assert_array_equal(series.values[:, 0], values.astype(np.float32))
+  assert series.meta["gaps"] == 0 and series.meta["rows"] == rows
+  # An unsorted row deep inside the file is found across block seams.
+  lines[15000], lines[15001] = lines[15001], lines[15000]
+  source.write_text("time,value\n" + "\n".join(lines) + "\n")
+  with pytest.raises(DataError, match="goes back at file line 15003"):
+    read_series(str(source), "value", (), tmp_path / "cache")
+
+
+@pytest.mark.parametrize("features,message", [
+    (("opne",), r"no column 'opne' \(--features\).*did you mean "
+     "--features=open"),
+    (("open", "open"), r"repeats a column"),
+])
+def test_bad_features(tmp_path, features, message):
+  source = tmp_path / "bars.csv"
+  source.write_text(CSV)
+  with pytest.raises(DataError, match=message):
+    prepare(str(source), "close", features, tmp_path / "cache")
+
+
+def test_an_unwritable_cache_is_named(tmp_path):
+  source = tmp_path / "bars.csv"
+  source.write_text(CSV)
+  blocker = tmp_path / "file"
+  blocker.write_text("")
+  with pytest.raises(DataError, match="cannot create the cache directory"):
+    prepare(str(source), "close", (), blocker / "cache")
