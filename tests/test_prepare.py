@@ -28,7 +28,7 @@ def test_a_csv_is_prepared_with_its_metadata(tmp_path):
       prepared.values, [[1.5, 1.0, 10], [2.0, 1.5, 11], [2.5, 2.0, 12],
                         [3.0, 2.5, 13]])
   assert prepared.values.dtype == np.float32
-  assert isinstance(prepared.values, np.memmap)
+  assert prepared.maps and not prepared.values.flags.writeable  # mapped
   meta = prepared.meta
   assert meta["columns"] == ["close", "open", "volume"]
   assert meta["rows"] == 4 and meta["time_column"] == "timestamp"

@@ -39,8 +39,11 @@ class Dataset:
     return self.series.values.shape[1]
 
   def scaled(self, lo: int, hi: int) -> np.ndarray:
-    """Rows [lo, hi) scaled with training statistics, float32."""
-    return self.scaler.transform(self.series.values[lo:hi])
+    """Rows [lo, hi) scaled with training statistics, float32 (a copy: the
+    pages read from a prepared file leave resident memory again)."""
+    rows = self.scaler.transform(self.series.values[lo:hi])
+    self.series.release()
+    return rows
 
   def _first_start(self, target_lo: int) -> int:
     return max(target_lo - self.config.sequence_length, 0)
@@ -118,5 +121,5 @@ def prepare_dataset(
       config, max_train=splits.train_end - config.sequence_length,
       max_val=splits.val_end - splits.train_end, explicit=explicit)
   scaler = Scaler.fit(series.values[: splits.train_end], series.source,
-                      series.names)
+                      series.names, release=series.release)
   return Dataset(series, splits, scaler, config), notes

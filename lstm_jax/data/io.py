@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +27,7 @@ class Series:
   fingerprint: str
   times: np.ndarray | None = None
   meta: dict | None = None  # what preparing the file found (see prepare)
+  release: Callable[[], None] = lambda: None  # drop pages read from a file
 
   @classmethod
   def from_values(cls, values, names, source: str) -> Series:
@@ -59,7 +61,7 @@ def read_series(path: str, column: str | None, features: tuple[str, ...] = (),
   prepared = prepare(path, column, tuple(features), cache_dir)
   meta = prepared.meta
   return Series(prepared.values, tuple(meta["columns"]), path, meta["hash"],
-                prepared.times, meta)
+                prepared.times, meta, prepared.release)
 
 
 def demo_series(rows: int = 6000, seed: int = 0) -> Series:

@@ -19,6 +19,7 @@ import difflib
 import gzip
 import hashlib
 import json
+import mmap
 import os
 import tempfile
 from collections.abc import Iterator
@@ -42,7 +43,7 @@ TIME_FORMATS = (
     "%Y/%m/%d %H:%M", "%Y/%m/%d", "%d.%m.%Y %H:%M:%S", "%d.%m.%Y %H:%M",
     "%d.%m.%Y", "%m/%d/%Y %H:%M:%S", "%m/%d/%Y %H:%M", "%m/%d/%Y",
 )
-BLOCK_BYTES = 16 << 20  # CSV read block: bounds preparation's memory
+BLOCK_BYTES = 1 << 20  # CSV read block: bounds preparation's memory (readahead too)
 _NPY_HEADER = 128  # bytes; room for any 2-D float32 shape
 
 
@@ -53,13 +54,35 @@ def default_cache_dir() -> Path:
 
 @dataclasses.dataclass(frozen=True)
 class Prepared:
-  """values: [rows, features] float32 memory map, original units, the target
-  first; times: [rows] int64 seconds (memory map) or None; meta: what was
-  read (see the module docstring)."""
+  """values: [rows, features] float32 read from a memory map, original
+  units, the target first; times: [rows] int64 seconds or None; meta: what
+  was read (see the module docstring). `release()` drops the pages read so
+  far from this process's resident memory (they stay in the page cache)."""
 
   values: np.ndarray
   times: np.ndarray | None
   meta: dict
+  maps: tuple[mmap.mmap, ...] = ()
+
+  def release(self) -> None:
+    for mapped in self.maps:
+      if hasattr(mmap, "MADV_DONTNEED"):
+        mapped.madvise(mmap.MADV_DONTNEED)
+
+
+def map_npy(path: Path) -> tuple[np.ndarray, mmap.mmap]:
+  """A read-only view of an `.npy` file's array, and its mapping."""
+  with open(path, "rb") as f:
+    version = np.lib.format.read_magic(f)
+    read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                   else np.lib.format.read_array_header_2_0)
+    shape, fortran, dtype = read_header(f)
+    offset = f.tell()
+    mapped = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+  count = int(np.prod(shape))
+  array = np.frombuffer(mapped, dtype, count, offset).reshape(
+      shape, order="F" if fortran else "C")
+  return array, mapped
 
 
 def prepare(path: str, column: str | None, features: tuple[str, ...] = (),
@@ -101,12 +124,12 @@ def prepare(path: str, column: str | None, features: tuple[str, ...] = (),
 
 
 def _open(stem: Path, meta: dict) -> Prepared:
-  values = np.load(stem.with_suffix(".npy"), mmap_mode="r")
+  values, values_map = map_npy(stem.with_suffix(".npy"))
   times_path = stem.with_suffix(".times.npy")
-  times = np.load(times_path, mmap_mode="r") if meta["time_column"] else None
-  if times is not None and not times_path.exists():
-    times = None
-  return Prepared(values, times, meta)
+  if meta["time_column"] and times_path.exists():
+    times, times_map = map_npy(times_path)
+    return Prepared(values, times, meta, (values_map, times_map))
+  return Prepared(values, None, meta, (values_map,))
 
 
 @dataclasses.dataclass
@@ -437,8 +460,8 @@ def _parquet_blocks(path: str, column: str | None, features) -> _Reader:
 
 def _npy_blocks(path: str, column: str | None, features) -> _Reader:
   try:
-    array = np.load(path, mmap_mode="r")
-  except (ValueError, OSError) as error:
+    array, mapped = map_npy(Path(path))
+  except (ValueError, OSError, EOFError) as error:
     raise DataError(f"{path}: not a readable .npy array ({error}); save it "
                     "with numpy.save") from None
   if array.ndim == 1:
@@ -460,7 +483,8 @@ def _npy_blocks(path: str, column: str | None, features) -> _Reader:
 
   def blocks():
     for lo in range(0, array.shape[0], 1 << 20):
-      yield _Block(np.asarray(array[lo:lo + (1 << 20)][:, columns],
-                              np.float64), None, lo)
+      block = np.asarray(array[lo:lo + (1 << 20)][:, columns], np.float64)
+      mapped.madvise(mmap.MADV_DONTNEED)  # what was read leaves memory
+      yield _Block(block, None, lo)
 
   return _Reader(wanted, None, blocks())

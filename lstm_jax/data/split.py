@@ -76,17 +76,20 @@ class Scaler:
 
   @classmethod
   def fit(cls, train_values: np.ndarray, source: str,
-          names: tuple[str, ...] = ("value",)) -> Scaler:
-    """Two passes of CHUNK rows each over [rows, features] values (a memory
-    map stays on disk)."""
+          names: tuple[str, ...] = ("value",),
+          release=lambda: None) -> Scaler:
+    """Two passes of CHUNK rows each over [rows, features] values; after
+    each chunk `release()` may drop what was read from resident memory."""
     rows = train_values.shape[0]
     total = np.zeros(train_values.shape[1])
     for lo in range(0, rows, CHUNK):
       total += train_values[lo:lo + CHUNK].sum(axis=0, dtype=np.float64)
+      release()
     mean = total / rows
     squares = np.zeros_like(mean)
     for lo in range(0, rows, CHUNK):
       squares += ((train_values[lo:lo + CHUNK] - mean) ** 2).sum(axis=0)
+      release()
     std = np.sqrt(squares / rows)
     for name, value, spread in zip(names, train_values[0], std, strict=True):
       if not spread > 0:
