@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import datetime
 import difflib
 import gzip
 import hashlib
@@ -325,13 +326,14 @@ def _time_column(names: list[str], wanted: list[str]) -> str | None:
 
 def _time_format(values: list[str]) -> str | None:
   """The first of TIME_FORMATS that reads every sampled value."""
-  sample = pa.array([v.strip() for v in values if v.strip()], pa.string())
-  if len(sample) == 0:
-    return None
-  for fmt in TIME_FORMATS:
-    parsed = pc.strptime(sample, format=fmt, unit="s", error_is_null=True)
-    if parsed.null_count == 0:
-      return fmt
+  sample = [v.strip() for v in values if v.strip()]
+  for fmt in TIME_FORMATS if sample else ():
+    try:
+      for value in sample:
+        datetime.datetime.strptime(value, fmt)
+    except ValueError:
+      continue
+    return fmt
   return None
 
 
@@ -345,17 +347,22 @@ def _csv_blocks(path: str, column: str | None, features) -> _Reader:
     fmt = _time_format([r[index] for r in sample if len(r) > index])
     time_name = time_name if fmt else None
   types = {name: pa.float64() for name in wanted}
-  if time_name:
-    types[time_name] = pa.string()
+  if time_name:  # parsed by the reader, in its threads
+    types[time_name] = pa.timestamp("s")
+
+  def problem(error):
+    return DataError(_csv_problem(path, delimiter, wanted, error, time_name,
+                                  fmt))
+
   try:
     stream = pacsv.open_csv(
         path, read_options=pacsv.ReadOptions(block_size=BLOCK_BYTES),
         parse_options=pacsv.ParseOptions(delimiter=delimiter),
         convert_options=pacsv.ConvertOptions(
             include_columns=wanted + ([time_name] if time_name else []),
-            column_types=types))
+            column_types=types, timestamp_parsers=[fmt] if fmt else None))
   except pa.ArrowInvalid as error:
-    raise DataError(_csv_problem(path, delimiter, wanted, error)) from None
+    raise problem(error) from None
 
   def blocks():
     row = 0
@@ -365,38 +372,27 @@ def _csv_blocks(path: str, column: str | None, features) -> _Reader:
       except StopIteration:
         return
       except pa.ArrowInvalid as error:
-        raise DataError(_csv_problem(path, delimiter, wanted, error)) from None
+        raise problem(error) from None
       values = np.column_stack(
           [batch.column(name).to_numpy(zero_copy_only=False)
            for name in wanted]) if batch.num_rows else np.zeros(
                (0, len(wanted)))
       times = None
       if time_name:
-        times = _parse_times(batch.column(time_name), fmt, time_name, path,
-                             row)
+        times = batch.column(time_name).cast(pa.int64()).to_numpy(
+            zero_copy_only=False)
       yield _Block(values, times, row)
       row += batch.num_rows
 
   return _Reader(wanted, time_name, blocks(), header_lines=1)
 
 
-def _parse_times(texts, fmt: str, name: str, path: str, first_row: int):
-  parsed = pc.strptime(pc.utf8_trim_whitespace(texts), format=fmt, unit="s",
-                       error_is_null=True)
-  if parsed.null_count:
-    row = int(np.flatnonzero(parsed.is_null().to_numpy(zero_copy_only=False))[0])
-    raise DataError(
-        f"{path}: time column {name!r}, file line {first_row + row + 2}: "
-        f"{texts[row].as_py()!r} is not a time like {fmt!r} (as the first "
-        "rows); fix that row")
-  return parsed.cast(pa.int64()).to_numpy()
-
-
 def _csv_problem(path: str, delimiter: str, wanted: list[str],
-                 error: Exception) -> str:
-  """Names the first cell that is not a number (the error path: reads the
-  wanted columns again as text)."""
-  for name in wanted:
+                 error: Exception, time_name: str | None,
+                 fmt: str | None) -> str:
+  """Names the first cell that is not a number, or not a time like the first
+  rows' (the error path: reads the columns again as text)."""
+  for name in wanted + ([time_name] if time_name else []):
     try:
       table = pacsv.read_csv(
           path, parse_options=pacsv.ParseOptions(delimiter=delimiter),
@@ -406,6 +402,16 @@ def _csv_problem(path: str, delimiter: str, wanted: list[str],
       return (f"{path}: not readable as CSV with delimiter {delimiter!r} "
               f"({str(parse_error).splitlines()[0]}); every row needs the "
               "header's columns")
+    if name == time_name:
+      texts = table[name]
+      parsed = pc.strptime(texts, format=fmt, unit="s", error_is_null=True)
+      if parsed.null_count:
+        row = int(np.flatnonzero(
+            parsed.is_null().to_numpy(zero_copy_only=False))[0])
+        return (f"{path}: time column {name!r}, file line {row + 2}: "
+                f"{texts[row].as_py()!r} is not a time like {fmt!r} (as the "
+                "first rows); fix that row")
+      continue
     for row, text in enumerate(table[name].to_pylist()):
       try:
         float(text if text not in (None, "") else "nan")
