@@ -122,7 +122,7 @@ def _fit(mode: str, work: Path, cache: Path) -> dict:
         level = float(out[lo + steps.size - 1, 0])
       out.flush()
       del out
-    series = read_series(str(path), None, (), cache)
+    series = read_series(str(path), "0", (), cache)
     steps, units = FLAGS.fit_steps, 32
   else:  # the same series twice: chunks of 10,000 windows, then one chunk
     t = np.arange(400_000)

@@ -107,6 +107,23 @@ def test_widening_the_grid_reuses_finished_cells(etth1_run, tmp_path):
   assert meta["units"] == selected["units"]
 
 
+def test_several_input_features_run_end_to_end(shared_data, tmp_path):
+  workdir = tmp_path / "features"
+  done = grid(f"--data={shared_data / 'ETTh1.csv'}", "--column=OT",
+              "--features=HUFL,HULL,OT", f"--workdir={workdir}", *TINY)
+  assert done.returncode == 0, done.stderr[-3000:]
+  summary = json.loads((workdir / "data_summary.json").read_text())
+  assert summary["features"] == ["OT", "HUFL", "HULL"]  # the target first
+  assert len(summary["scaler"]["mean"]) == 3
+  params, meta = load_model(workdir / "checkpoints")
+  assert meta["features"] == ["OT", "HUFL", "HULL"]
+  assert params["lstm_0"]["w_x"].shape == (3, 32)  # input width 3, 4 x 8 units
+  report = json.loads((workdir / "report.json").read_text())
+  assert math.isfinite(report["test"]["model"]["rmse"])
+  metrics = (workdir / "fit_metrics.jsonl").read_text().splitlines()
+  assert [json.loads(line)["epoch"] for line in metrics] == [1, 2]
+
+
 @pytest.fixture
 def run_main(capsys):
   """Runs the driver in this process; returns (exit status, stderr)."""
