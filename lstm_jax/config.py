@@ -35,6 +35,16 @@ class LSTMConfig:
   dropouts: tuple[float, ...] = _field(
       (0.0, 0.1, 0.2, 0.3), "Dropout rates; all train at once per cell.")
   sequence_length: int = _field(60, "Input window length in rows.")
+  horizon: int = _field(
+      1, "Rows forecast at once after each window (direct multi-step: the "
+      "head predicts all of them).")
+  target: str = _field(
+      "level", "What the model forecasts: level (the values), diff (their "
+      "changes) or log_return (log ratios; positive series only). Metrics "
+      "are always on reconstructed levels.")
+  season: int = _field(
+      0, "Season length in rows for the seasonal naive baseline (e.g. 24 "
+      "for hourly data with a daily cycle); 0: no seasonal baseline.")
   optimization_train_window: int = _field(
       10000, "Search trains on this many last rows of the training split.")
   optimization_val_window: int = _field(
@@ -110,6 +120,8 @@ PRESETS: dict[str, dict[str, Any]] = {
         learning_rates=(3e-3,)),
 }
 
+TARGETS = ("level", "diff", "log_return")
+
 # Settings that change how fast a run goes or which part of the grid it
 # covers, never what a result means: they are not part of a run directory's
 # identity, so a grid can be widened in place (finished cells are reused).
@@ -152,6 +164,12 @@ def validate(config: LSTMConfig) -> None:
        f"--dropouts={_csv(config.dropouts)}: each rate must lie in [0, 1)"),
       (config.sequence_length >= 1,
        f"--sequence_length={config.sequence_length} must be at least 1"),
+      (config.horizon >= 1, f"--horizon={config.horizon} must be at least 1"),
+      (config.target in TARGETS,
+       f"--target={config.target} is unknown; choose one of "
+       f"{', '.join(TARGETS)}"),
+      (config.season >= 0, f"--season={config.season} must be 0 (none) or "
+       "more"),
       (config.optimization_train_window >= 1,
        "--optimization_train_window must be at least 1"),
       (config.optimization_val_window >= 1,

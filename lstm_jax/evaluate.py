@@ -1,50 +1,122 @@
-"""Test-split forecasts in original units, next to the persistence forecast."""
+"""Test-split forecasts in original units, beside baselines on the same
+windows: persistence, seasonal naive (with `--season`), and a linear
+autoregression on the same lookback fitted on the training split."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import jax
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
 from lstm_jax.checkpoint import load_model
 from lstm_jax.data import Dataset, Scaler
+from lstm_jax.metrics import diebold_mariano, errors
 from lstm_jax.model import LSTMForecaster
 from lstm_jax.train import make_predict
 
-
-def errors(forecast: np.ndarray, actual: np.ndarray) -> dict[str, float]:
-  """MSE, RMSE and MAE of forecast against actual (same units)."""
-  diff = np.asarray(forecast, np.float64) - np.asarray(actual, np.float64)
-  mse = float(np.mean(diff**2))
-  return {"mse": mse, "rmse": float(np.sqrt(mse)),
-          "mae": float(np.mean(np.abs(diff)))}
+AR_CHUNK = 50_000  # training windows per pass of the least-squares fit
 
 
-def forecast_test(data: Dataset, workdir: Path) -> dict[str, np.ndarray]:
-  """Forecasts of every test window by the saved model, original units.
+def to_levels(values: np.ndarray, origin: np.ndarray,
+              target: str) -> np.ndarray:
+  """Forecasts of the target in its model form ([windows, horizon], after
+  unscaling) as levels, from each window's last level `origin`."""
+  if target == "level":
+    return values
+  steps = np.cumsum(values, axis=1)
+  if target == "diff":
+    return origin[:, None] + steps
+  return origin[:, None] * np.exp(steps)
 
-  Returns arrays [windows]: target rows, actual values, the model's and the
-  persistence forecasts.
+
+def fit_linear_ar(data: Dataset) -> np.ndarray:
+  """Least-squares coefficients [T + 1, H] of the H scaled targets on the T
+  scaled target values of a window and an intercept, over every training
+  window (normal equations accumulated a chunk of windows at a time)."""
+  c = data.config
+  length, horizon = c.sequence_length, c.horizon
+  first, end = data._starts(0, data.splits.train_end)
+  gram = np.zeros((length + 1, length + 1))
+  cross = np.zeros((length + 1, horizon))
+  for lo in range(first, end, AR_CHUNK):
+    hi = min(lo + AR_CHUNK, end)
+    target = data.scaled(lo, hi + length + horizon - 1)[:, 0].astype(
+        np.float64)
+    windows = sliding_window_view(target, length + horizon)
+    x = np.hstack([windows[:, :length], np.ones((windows.shape[0], 1))])
+    gram += x.T @ x
+    cross += x.T @ windows[:, length:]
+  ridge = 1e-9 * np.trace(gram) / gram.shape[0]  # guards a singular system
+  return np.linalg.solve(gram + ridge * np.eye(gram.shape[0]), cross)
+
+
+def forecast_test(data: Dataset, workdir: Path) -> dict:
+  """Forecasts of every test window by the saved model and the baselines.
+
+  Returns rows [windows, H] (the series rows forecast), origin [windows]
+  (each window's last level), actual [windows, H], and "forecasts": a dict
+  of [windows, H] arrays in original units, one per forecaster.
   """
   params, meta = load_model(workdir / "checkpoints")
-  length = meta["sequence_length"]
+  c = data.config
+  length, horizon, target = c.sequence_length, c.horizon, c.target
   model = LSTMForecaster(meta["units"], meta["layers"], meta["horizon"])
   test = data.test_data()
   predict = jax.jit(make_predict(model, length))
-  scaled = predict(params, jax.device_put(test.rows),
-                   jax.device_put(test.starts))[:, 0]
+  scaled = np.asarray(predict(params, jax.device_put(test.rows),
+                              jax.device_put(test.starts)))
   scaler = Scaler(**meta["scaler"])
-  target = data.series.values[:, 0]
-  rows = test.offset + test.starts + length
-  return {"rows": rows, "actual": target[rows].astype(np.float64),
-          "model": scaler.inverse(np.asarray(scaled)),
-          "persistence": target[rows - 1].astype(np.float64)}
+  last = test.offset + test.starts + length - 1
+  rows = last[:, None] + 1 + np.arange(horizon)
+  origin = data.levels(last)
+  forecasts = {
+      "model": to_levels(scaler.inverse(scaled), origin, target),
+      "persistence": np.repeat(origin[:, None], horizon, axis=1),
+  }
+  if c.season:
+    back = c.season * np.ceil(np.arange(1, horizon + 1) / c.season)
+    forecasts["seasonal_naive"] = data.levels(rows - back.astype(int))
+  coef = fit_linear_ar(data)
+  lookback = sliding_window_view(test.rows[:, 0].astype(np.float64),
+                                 length)[test.starts]
+  ar = np.hstack([lookback, np.ones((len(lookback), 1))]) @ coef
+  forecasts["linear_ar"] = to_levels(scaler.inverse(ar), origin, target)
+  return {"rows": rows, "origin": origin, "actual": data.levels(rows),
+          "forecasts": forecasts}
 
 
-def test_metrics(forecasts: dict[str, np.ndarray]) -> dict:
-  model = errors(forecasts["model"], forecasts["actual"])
-  persistence = errors(forecasts["persistence"], forecasts["actual"])
-  return {"windows": int(forecasts["rows"].shape[0]),
-          "skill_vs_persistence": 1.0 - model["mse"] / persistence["mse"],
-          "model": model, "persistence": persistence}
+def test_metrics(data: Dataset, result: dict) -> dict:
+  """Metrics of every forecaster, skill against persistence, errors on the
+  normalised scale, and Diebold-Mariano tests of the model."""
+  c = data.config
+  level_std, naive_scale = data.level_statistics()
+  actual, origin = result["actual"], result["origin"]
+  metrics = {name: errors(f, actual, origin, naive_scale)
+             for name, f in result["forecasts"].items()}
+  model_errors = result["forecasts"]["model"] - actual
+  tests = {
+      f"vs_{name}": diebold_mariano(model_errors, f - actual, c.horizon)
+      for name, f in result["forecasts"].items() if name != "model"}
+  normalised = {name: {"mse": m["mse"] / level_std**2,
+                       "mae": m["mae"] / level_std}
+                for name, m in metrics.items()}
+  return {
+      "windows": int(actual.shape[0]), "horizon": c.horizon,
+      "target": c.target,
+      "skill_vs_persistence": skill(metrics, "persistence"),
+      "skill_vs_linear_ar": skill(metrics, "linear_ar"),
+      **metrics,
+      "normalised": normalised,
+      "diebold_mariano": tests,
+      "mase_scale": naive_scale,
+      "level_std": level_std,
+  }
+
+
+def skill(metrics: dict, name: str) -> float:
+  """1 - MSE of the model / MSE of forecaster `name`."""
+  other = metrics[name]["mse"]
+  return 1.0 - metrics["model"]["mse"] / other if other > 0 else math.nan

@@ -42,7 +42,8 @@ def run_fit(data: Dataset, workdir: Path,
     raise rundir.RunDirError(f"{path}: missing; run --phase=search first")
   selected = rundir.read_json(path)
   config = data.config
-  model = LSTMForecaster(selected["units"], selected["layers"])
+  model = LSTMForecaster(selected["units"], selected["layers"],
+                         config.horizon)
   variant = Variant(selected["dropout"], selected["learning_rate"],
                     selected["seed"])
   loader, val = data.fit_data()
@@ -103,7 +104,8 @@ def run_fit(data: Dataset, workdir: Path,
                     learning_rate=float(f"{h['learning_rate'][0]:.6g}"))
                for h in result.history])
   meta = dict(
-      **picked, horizon=1, sequence_length=config.sequence_length,
+      **picked, horizon=config.horizon, target=config.target,
+      sequence_length=config.sequence_length,
       scaler=data.scaler.to_dict(), column=data.series.name,
       features=list(data.series.names), config=to_dict(config),
       best_epoch=summary["best_epoch"], best_val_loss=summary["best_val_loss"])

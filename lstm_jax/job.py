@@ -94,13 +94,18 @@ def _fit_is_current(workdir: Path) -> bool:
 
 
 def _evaluate(data: Dataset, workdir: Path) -> bool:
-  forecasts = evaluate.forecast_test(data, workdir)
-  metrics = evaluate.test_metrics(forecasts)
-  report.write_report(workdir, metrics, forecasts)
-  model, naive = metrics["model"], metrics["persistence"]
-  logging.info("test RMSE %.5g (persistence %.5g), MAE %.5g (persistence "
-               "%.5g), skill %.4f", model["rmse"], naive["rmse"], model["mae"],
-               naive["mae"], metrics["skill_vs_persistence"])
+  result = evaluate.forecast_test(data, workdir)
+  metrics = evaluate.test_metrics(data, result)
+  report.write_report(workdir, metrics, result)
+  model, naive, ar = (metrics["model"], metrics["persistence"],
+                      metrics["linear_ar"])
+  beats = "beats" if metrics["skill_vs_persistence"] > 0 else "does not beat"
+  logging.info("test RMSE %.5g (persistence %.5g, linear AR %.5g), MAE %.5g "
+               "(persistence %.5g): the model %s persistence (skill %.4f, "
+               "Diebold-Mariano p %.3g)", model["rmse"], naive["rmse"],
+               ar["rmse"], model["mae"], naive["mae"], beats,
+               metrics["skill_vs_persistence"],
+               metrics["diebold_mariano"]["vs_persistence"]["p_value"])
   return True
 
 

@@ -9,7 +9,6 @@ from pathlib import Path
 import flax
 import jax
 import matplotlib
-import numpy as np
 import optax
 
 from lstm_jax import rundir
@@ -18,6 +17,7 @@ matplotlib.use("Agg")
 from matplotlib import pyplot as plt  # noqa: E402  (after choosing Agg)
 
 PLOT_FILE = "test_forecast.png"
+FORECASTERS = ("model", "persistence", "seasonal_naive", "linear_ar")
 PLOT_POINTS = 500
 
 
@@ -27,8 +27,7 @@ def environment() -> dict:
           "device": str(jax.devices()[0].device_kind)}
 
 
-def write_report(workdir: Path, metrics: dict,
-                 forecasts: dict[str, np.ndarray]) -> dict:
+def write_report(workdir: Path, metrics: dict, result: dict) -> dict:
   """Writes report.json, report.md and the forecast plot; returns the JSON."""
   report = {
       "data": rundir.read_json(workdir / "data_summary.json"),
@@ -41,7 +40,7 @@ def write_report(workdir: Path, metrics: dict,
   }
   rundir.write_json(workdir / "report.json", report)
   rundir.write_atomic(workdir / "report.md", _markdown(workdir, report))
-  _plot(workdir / PLOT_FILE, forecasts, report["data"]["column"])
+  _plot(workdir / PLOT_FILE, result, report["data"]["column"])
   return report
 
 
@@ -69,15 +68,28 @@ def _markdown(workdir: Path, report: dict) -> str:
       f"dropout={sel['dropout']}, learning rate {sel['learning_rate']}, "
       f"seed {sel['seed']} (search val_loss {sel['val_loss']:.5f}, "
       "scaled units).", "",
-      f"## Test ({test['windows']} windows, original units)", "",
-      f"Skill against persistence (1 - MSE/MSE_persistence): "
-      f"{test['skill_vs_persistence']:.4f}", "",
-      "| forecast | MSE | RMSE | MAE |", "| --- | ---: | ---: | ---: |",
+      f"## Test ({test['windows']} windows, horizon {test['horizon']}, "
+      f"target {test['target']}; original units)", "",
+      f"**Skill against persistence** (1 - MSE/MSE_persistence): "
+      f"{test['skill_vs_persistence']:.4f}; against the linear "
+      f"autoregression: {test['skill_vs_linear_ar']:.4f}.", "",
+      "| forecast | MSE | RMSE | MAE | MAPE % | sMAPE % | MASE | direction |"
+      " MSE (normalised) | MAE (normalised) |",
+      "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
   ]
-  for name in ("model", "persistence"):
-    m = test[name]
-    lines.append(f"| {name} | {m['mse']:.6g} | {m['rmse']:.6g} | "
-                 f"{m['mae']:.6g} |")
+  for name in FORECASTERS:
+    if name not in test:
+      continue
+    m, z = test[name], test["normalised"][name]
+    lines.append(
+        f"| {name} | {m['mse']:.6g} | {m['rmse']:.6g} | {m['mae']:.6g} | "
+        f"{m['mape']:.4g} | {m['smape']:.4g} | {m['mase']:.4g} | "
+        f"{m['directional_accuracy']:.3f} | {z['mse']:.5g} | {z['mae']:.5g} |")
+  lines += ["", "Diebold-Mariano tests of the model's squared errors "
+            "(negative: the model's are smaller):", ""]
+  for name, t in test["diebold_mariano"].items():
+    lines.append(f"- {name.replace('_', ' ')}: statistic "
+                 f"{t['statistic']:.3f}, p = {t['p_value']:.3g}")
   lines += ["", "## Search (best 10 by validation loss)", "",
             _top_rows(workdir / "search_results.csv", 10), "",
             f"Plot: `{PLOT_FILE}`.", ""]
@@ -102,17 +114,22 @@ def _short(text: str) -> str:
     return text
 
 
-def _plot(path: Path, forecasts: dict[str, np.ndarray], column: str) -> None:
+def _plot(path: Path, result: dict, column: str) -> None:
+  """The last PLOT_POINTS one-step forecasts of the test split."""
   tail = slice(-PLOT_POINTS, None)
   fig, ax = plt.subplots(figsize=(10, 4))
-  rows = forecasts["rows"][tail]
-  ax.plot(rows, forecasts["actual"][tail], label="actual", color="black", lw=1)
-  ax.plot(rows, forecasts["model"][tail], label="LSTM", lw=1)
-  ax.plot(rows, forecasts["persistence"][tail], label="persistence", lw=0.8,
+  rows = result["rows"][tail, 0]
+  forecasts = result["forecasts"]
+  ax.plot(rows, result["actual"][tail, 0], label="actual", color="black",
+          lw=1)
+  ax.plot(rows, forecasts["model"][tail, 0], label="LSTM", lw=1)
+  ax.plot(rows, forecasts["persistence"][tail, 0], label="persistence",
+          lw=0.8, alpha=0.6)
+  ax.plot(rows, forecasts["linear_ar"][tail, 0], label="linear AR", lw=0.8,
           alpha=0.6)
   ax.set_xlabel("row")
   ax.set_ylabel(column)
-  ax.set_title("Test split: one-step forecasts (last "
+  ax.set_title("Test split: one-step-ahead forecasts (last "
                f"{min(PLOT_POINTS, rows.shape[0])} windows)")
   ax.legend()
   fig.tight_layout()

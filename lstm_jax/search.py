@@ -46,7 +46,7 @@ def run_cell(data: Dataset, units: int, layers: int,
   epoch; writes and returns one result row per variant."""
   config = data.config
   loader, val = data.search_data()
-  model = LSTMForecaster(units, layers)
+  model = LSTMForecaster(units, layers, config.horizon)
   cell_variants = variants(config)
   if state_path(workdir, units, layers).exists():
     logging.info("cell units=%d layers=%d: resuming", units, layers)

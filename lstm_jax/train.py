@@ -45,13 +45,12 @@ def create_train_states(model, tx, init_keys, features: int, length: int):
   return jax.vmap(init)(init_keys)
 
 
-def gather_windows(series, starts, length: int):
-  """series: [rows, features], starts: [B] -> x [B, length, features], y [B].
-
-  The target is the first feature of the row after the window.
+def gather_windows(series, starts, length: int, horizon: int = 1):
+  """series: [rows, features], starts: [B] -> x [B, length, features],
+  y [B, horizon]: the first feature of the `horizon` rows after the window.
   """
   x = series[starts[:, None] + jnp.arange(length)]
-  return x, series[starts + length, 0]
+  return x, series[starts[:, None] + length + jnp.arange(horizon), 0]
 
 
 def epoch_batches(key, starts, batch_size: int):
@@ -83,8 +82,9 @@ def make_train_steps(model: LSTMForecaster, tx, length: int):
   """
 
   def loss_fn(params, x, y, weights, rate, key):
-    pred = model.apply({"params": params}, x, rate, key)[:, 0]
-    return jnp.sum(weights * (pred - y) ** 2) / jnp.sum(weights)
+    pred = model.apply({"params": params}, x, rate, key)  # [B, horizon]
+    squared = jnp.mean((pred - y) ** 2, axis=1)
+    return jnp.sum(weights * squared) / jnp.sum(weights)
 
   def train_step(state, moving, x, y, weights, rate, key):
     loss, grads = jax.value_and_grad(loss_fn)(
@@ -105,7 +105,7 @@ def make_train_steps(model: LSTMForecaster, tx, length: int):
                   dropout_keys, active, epoch, first, count):
     def body(step, carry):
       states, losses, healthy = carry
-      x, y = gather_windows(series, order[step], length)
+      x, y = gather_windows(series, order[step], length, model.horizon)
       keys = jax.vmap(
           lambda k: jax.random.fold_in(jax.random.fold_in(k, epoch), step)
       )(dropout_keys)
@@ -228,8 +228,8 @@ def make_eval_loss(model: LSTMForecaster, length: int):
 
   def eval_loss(params, series, starts):
     preds = jax.vmap(predict, in_axes=(0, None, None))(params, series, starts)
-    y = series[starts + length, 0]
-    return jnp.mean((preds[..., 0] - y) ** 2, axis=1)
+    _, y = gather_windows(series, starts, length, model.horizon)
+    return jnp.mean((preds - y) ** 2, axis=(1, 2))
 
   return jax.jit(eval_loss)
 

@@ -71,6 +71,10 @@ def test_presets():
     (dict(weight_decay=-0.1), "--weight_decay=-0.1"),
     (dict(checkpoint_steps=0), "--checkpoint_steps=0"),
     (dict(checkpoint_minutes=0.0), "--checkpoint_minutes=0.0"),
+    (dict(horizon=0), "--horizon=0"),
+    (dict(target="returns"), "--target=returns is unknown"),
+    (dict(season=-1), "--season=-1"),
+    (dict(chunk_windows=0), "--chunk_windows=0"),
 ])
 def test_invalid_settings_name_the_flag(overrides, flag):
   with pytest.raises(ConfigError, match=flag):

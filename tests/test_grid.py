@@ -124,6 +124,27 @@ def test_several_input_features_run_end_to_end(shared_data, tmp_path):
   assert [json.loads(line)["epoch"] for line in metrics] == [1, 2]
 
 
+def test_horizon_target_and_season_run_end_to_end(shared_data, tmp_path):
+  workdir = tmp_path / "horizon"
+  done = grid(f"--data={shared_data / 'ETTh1.csv'}", "--column=OT",
+              "--horizon=2", "--target=diff", "--season=24",
+              f"--workdir={workdir}", *TINY)
+  assert done.returncode == 0, done.stderr[-3000:]
+  report = json.loads((workdir / "report.json").read_text())
+  test = report["test"]
+  assert (test["horizon"], test["target"]) == (2, "diff")
+  assert test["windows"] == report["data"]["splits"]["test"]["rows"] - 1
+  for name in ("model", "persistence", "seasonal_naive", "linear_ar"):
+    assert len(test[name]["per_step"]) == 2, name
+    assert math.isfinite(test[name]["mse"]), name
+  assert set(test["diebold_mariano"]) == {
+      "vs_persistence", "vs_seasonal_naive", "vs_linear_ar"}
+  assert "model beats persistence" in done.stderr or (
+      "does not beat persistence" in done.stderr)
+  _, meta = load_model(workdir / "checkpoints")
+  assert (meta["horizon"], meta["target"]) == (2, "diff")
+
+
 @pytest.fixture
 def run_main(capsys):
   """Runs the driver in this process; returns (exit status, stderr)."""

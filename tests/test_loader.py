@@ -33,7 +33,8 @@ def _epoch(loader, epoch):
     x, y = gather_windows(chunk.rows, jnp.asarray(real), LENGTH)
     starts = real + lo
     # What the chunk holds is exactly what the whole series holds there.
-    np.testing.assert_array_equal(np.asarray(y), SERIES[starts + LENGTH, 0])
+    np.testing.assert_array_equal(np.asarray(y)[:, 0],
+                                  SERIES[starts + LENGTH, 0])
     np.testing.assert_array_equal(
         np.asarray(x), SERIES[starts[:, None] + np.arange(LENGTH)])
     seen.append(starts)

@@ -124,7 +124,9 @@ def test_gather_windows_reads_the_rows_before_the_target():
   x, y = gather_windows(series, jnp.array([0, 10]), 4)
   np.testing.assert_array_equal(np.asarray(x[..., 0]),
                                 [[0, 1, 2, 3], [10, 11, 12, 13]])
-  np.testing.assert_array_equal(np.asarray(y), [4, 14])
+  np.testing.assert_array_equal(np.asarray(y), [[4], [14]])
+  _, ahead = gather_windows(series, jnp.array([0, 10]), 4, horizon=3)
+  np.testing.assert_array_equal(np.asarray(ahead), [[4, 5, 6], [14, 15, 16]])
 
 
 def test_best_parameters_are_those_of_the_lowest_validation_loss():

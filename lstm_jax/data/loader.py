@@ -1,10 +1,12 @@
 """Training windows streamed in chunks of rows, never as a window array.
 
-A window starting at row s reads rows s .. s + T - 1 and predicts row s + T.
+A window starting at row s reads rows s .. s + T - 1 and predicts rows
+s + T .. s + T + H - 1.
 The windows to train on (a range of start rows) are cut into chunks of
 `chunk_windows` consecutive starts; a chunk's rows are those its windows
-read, so neighbouring chunks overlap by T rows and no window is lost at a
-seam. Each epoch visits the chunks in an order shuffled from (seed, epoch)
+read, so neighbouring chunks overlap by T + H - 1 rows and no window is
+lost at a seam. Each epoch visits the chunks in an order shuffled from
+(seed, epoch)
 and a chunk's windows in an order shuffled from (seed, epoch, chunk). A
 chunk is scaled on the host, moved to the device once, and its windows are
 gathered there from start indices. Every chunk has the same array shapes
@@ -51,15 +53,17 @@ class WindowLoader:
 
   def __init__(self, rows: Callable[[int, int], np.ndarray], first: int,
                end: int, *, length: int, batch_size: int, chunk_windows: int,
-               seed: int, features: int = 1, shard: tuple[int, int] = (0, 1)):
+               seed: int, features: int = 1, horizon: int = 1,
+               shard: tuple[int, int] = (0, 1)):
     if end <= first:
       raise ValueError(f"no windows: starts [{first}, {end})")
     self._rows, self.first, self.end = rows, first, end
     self.length, self.batch_size, self.seed = length, batch_size, seed
-    self.features, self.shard = features, shard
+    self.features, self.shard, self.horizon = features, shard, horizon
     size = min(chunk_windows, end - first)
     self.bounds = [(lo, min(lo + size, end)) for lo in range(first, end, size)]
-    self.chunk_rows = size + length  # the rows a full chunk's windows read
+    self.reach = length + horizon - 1  # rows past a start a window reads
+    self.chunk_rows = size + self.reach  # the rows a full chunk's windows read
     index, count = shard
     self.max_batches = math.ceil(math.ceil(size / count) / batch_size)
 
@@ -111,7 +115,7 @@ class WindowLoader:
     lo, hi = self.bounds[chunk]
     order, weights = self.starts(epoch, chunk)
     rows = np.zeros((self.chunk_rows, self.features), np.float32)
-    rows[:hi - lo + self.length] = self._rows(lo, hi + self.length)
+    rows[:hi - lo + self.reach] = self._rows(lo, hi + self.reach)
     return Chunk(jax.device_put(rows), jax.device_put(order - lo),
                  jax.device_put(weights), self.batches_of(chunk),
                  int(weights.sum()))

@@ -8,6 +8,7 @@ rows before the split (the known past).
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 
 import numpy as np
 
@@ -42,13 +43,15 @@ def split_rows(rows: int, config: LSTMConfig, source: str) -> Splits:
     raise DataError(
         f"{source}: --train_rows, --val_rows and --test_rows ask for "
         f"{needed} rows but there are {rows}; lower them")
-  shortest = config.sequence_length + 1
-  if min(train - config.sequence_length, val, test) < 1:
+  shortest = config.sequence_length + config.horizon
+  if min(train - shortest + 1, val - config.horizon + 1,
+         test - config.horizon + 1) < 1:
     least = max(needed, _fewest_rows(config))
     raise DataError(
         f"{source}: {rows} rows are too few for --sequence_length="
-        f"{config.sequence_length} and these splits; at least {least} rows "
-        f"are needed (the training split needs more than {shortest - 1})")
+        f"{config.sequence_length}, --horizon={config.horizon} and these "
+        f"splits; at least {least} rows are needed (the training split needs "
+        f"more than {shortest - 1})")
   return Splits(train, train + val, train + val + test)
 
 
@@ -56,7 +59,8 @@ def _fewest_rows(config: LSTMConfig) -> int:
   if config.train_rows > 0:
     return config.train_rows + config.val_rows + max(config.test_rows, 1)
   shares = (config.train_fraction, config.val_fraction, config.test_fraction)
-  need = (config.sequence_length + 1, 1, 1)
+  need = (config.sequence_length + config.horizon, config.horizon,
+          config.horizon)
   return int(np.ceil(max(n / s for n, s in zip(need, shares, strict=True)))) + 1
 
 
@@ -75,23 +79,21 @@ class Scaler:
                                                              np.float64)))
 
   @classmethod
-  def fit(cls, train_values: np.ndarray, source: str,
-          names: tuple[str, ...] = ("value",),
-          release=lambda: None) -> Scaler:
-    """Two passes of CHUNK rows each over [rows, features] values; after
-    each chunk `release()` may drop what was read from resident memory."""
-    rows = train_values.shape[0]
-    total = np.zeros(train_values.shape[1])
-    for lo in range(0, rows, CHUNK):
-      total += train_values[lo:lo + CHUNK].sum(axis=0, dtype=np.float64)
-      release()
-    mean = total / rows
+  def fit(cls, read: Callable[[int, int], np.ndarray], lo: int, hi: int,
+          source: str, names: tuple[str, ...] = ("value",)) -> Scaler:
+    """Statistics of rows [lo, hi), which `read(a, b)` returns as [b - a,
+    features]; two passes of CHUNK rows each (a long split stays on disk)."""
+    rows = hi - lo
+    total = 0.0
+    for a in range(lo, hi, CHUNK):
+      total = total + read(a, min(a + CHUNK, hi)).sum(axis=0, dtype=np.float64)
+    mean = np.asarray(total) / rows
     squares = np.zeros_like(mean)
-    for lo in range(0, rows, CHUNK):
-      squares += ((train_values[lo:lo + CHUNK] - mean) ** 2).sum(axis=0)
-      release()
+    for a in range(lo, hi, CHUNK):
+      squares += ((read(a, min(a + CHUNK, hi)) - mean) ** 2).sum(axis=0)
     std = np.sqrt(squares / rows)
-    for name, value, spread in zip(names, train_values[0], std, strict=True):
+    first = read(lo, lo + 1)[0]
+    for name, value, spread in zip(names, first, std, strict=True):
       if not spread > 0:
         raise DataError(f"{source}: column {name!r} is constant ({value:g}) "
                         "in the training split; nothing to learn from")
