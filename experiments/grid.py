@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-import logging as std_logging
 import sys
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import jax
 from absl import app, flags, logging
 
 from experiments.config_flags import config_from_flags, define_config_flags
+from experiments.logs import quiet_orbax
 from experiments.progress import FitProgress
 from lstm_jax import job
 from lstm_jax.config import ConfigError
@@ -40,12 +40,6 @@ flags.DEFINE_enum("phase", "all", ["all", *job.PHASES], "Phase to run.")
 FLAGS = flags.FLAGS
 
 
-def _quiet_orbax(record) -> bool:
-  # Orbax logs every step of every save at INFO; keep its warnings only.
-  return ("/orbax/" not in record.pathname
-          or record.levelno >= std_logging.WARNING)
-
-
 def _series():
   if FLAGS.data is None:
     if FLAGS.column is not None or FLAGS.features:
@@ -61,8 +55,7 @@ def _series():
 
 def main(argv):
   del argv
-  # On absl's logger, which every absl.logging call goes through.
-  std_logging.getLogger("absl").addFilter(_quiet_orbax)
+  quiet_orbax()
   preset = FLAGS.preset or ("conservative" if FLAGS.data else "demo")
   name = Path(FLAGS.data).name.split(".")[0] if FLAGS.data else "demo"
   workdir = Path(FLAGS.workdir or f"runs/{name}")

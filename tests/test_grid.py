@@ -184,3 +184,64 @@ def test_bad_input_exits_2_with_one_line(tmp_path, run_main, argv, message):
   assert len(err.strip().splitlines()) == 1 and err.startswith("error: ")
   assert message in err
   assert not (tmp_path / "run").exists()
+
+
+def predict(*argv):
+  env = {**os.environ, "PYTHONPATH": str(ROOT)}
+  return subprocess.run([sys.executable, "-m", "experiments.predict", *argv],
+                        cwd=ROOT, env=env, capture_output=True, text=True,
+                        timeout=600)
+
+
+def test_forecasting_forward_from_the_run_directory(etth1_run, shared_data,
+                                                    tmp_path):
+  import jax.numpy as jnp
+  import numpy as np
+
+  from lstm_jax.data import Scaler, read_series
+  from lstm_jax.model import LSTMForecaster
+  from lstm_jax.predict import forecast
+
+  workdir, _ = etth1_run
+  done = predict(f"--workdir={workdir}")
+  assert done.returncode == 0, done.stderr[-3000:]
+  with open(workdir / "forecast.csv") as f:
+    rows = list(csv.DictReader(f))
+  assert [r["time"] for r in rows] == ["2018-06-26 20:00:00"]  # an hour on
+  # The same number by hand: the model on the last 16 scaled rows.
+  params, meta = load_model(workdir / "checkpoints")
+  series = read_series(str(shared_data / "ETTh1.csv"), "OT")
+  scaler = Scaler(**meta["scaler"])
+  window = scaler.transform(np.asarray(series.values[-16:], np.float64))
+  out = LSTMForecaster(8, 1).apply({"params": params},
+                                   jnp.asarray(window)[None])
+  expected = scaler.inverse(np.asarray(out))[0, 0]
+  assert float(rows[0]["forecast"]) == pytest.approx(expected, rel=1e-5)
+  # A shorter copy of the file: the forecast follows its last row.
+  lines = (shared_data / "ETTh1.csv").read_text().splitlines()
+  short = tmp_path / "short.csv"
+  short.write_text("\n".join(lines[:12001]) + "\n")
+  ahead = forecast(workdir, str(short), tmp_path / "cache")
+  assert ahead[0]["time"] == "2017-11-13 00:00:00"  # its last row + 1 hour
+  assert ahead[0]["forecast"] != pytest.approx(expected)
+
+
+@pytest.mark.parametrize("argv,message", [
+    ([], "--workdir is required"),
+    (["--workdir=nowhere"], "nowhere/checkpoints: missing"),
+])
+def test_predict_bad_input(argv, message):
+  done = predict(*argv)
+  assert done.returncode == 2
+  assert done.stderr.strip().splitlines()[-1].startswith("error: ")
+  assert message in done.stderr
+
+
+def test_predict_with_a_file_lacking_the_column(etth1_run, tmp_path):
+  workdir, _ = etth1_run
+  other = tmp_path / "other.csv"
+  other.write_text("a,b\n1,2\n3,4\n")
+  done = predict(f"--workdir={workdir}", f"--data={other}",
+                 f"--cache_dir={tmp_path / 'cache'}")
+  assert done.returncode == 2
+  assert "no column 'OT' (--column)" in done.stderr
