@@ -32,6 +32,10 @@ class LSTMConfig:
       flags=("units_min", "units_max"))
   units_step: int = _field(64, "Step between searched LSTM widths.")
   layers: tuple[int, ...] = _field((1, 2, 3), "Stacked LSTM depths searched.")
+  auto_expand: int = _field(
+      0, "When the winner sits at the grid's edge (largest or smallest "
+      "units, deepest layers), extend the grid that way and search the new "
+      "cells, up to this many times.")
   dropouts: tuple[float, ...] = _field(
       (0.0, 0.1, 0.2, 0.3), "Dropout rates; all train at once per cell.")
   sequence_length: int = _field(60, "Input window length in rows.")
@@ -126,7 +130,7 @@ TARGETS = ("level", "diff", "log_return")
 # covers, never what a result means: they are not part of a run directory's
 # identity, so a grid can be widened in place (finished cells are reused).
 NON_IDENTITY_FIELDS = ("segment_steps", "units_range", "units_step", "layers",
-                       "checkpoint_steps", "checkpoint_minutes")
+                       "auto_expand", "checkpoint_steps", "checkpoint_minutes")
 
 # Settings that only decide how a window is sized to the data, and so may be
 # shrunk to fit when they were not given explicitly.
@@ -178,6 +182,8 @@ def validate(config: LSTMConfig) -> None:
       (config.patience >= 1, f"--patience={config.patience} must be at least 1"),
       (config.segment_steps >= 0,
        f"--segment_steps={config.segment_steps} must be 0 (auto) or more"),
+      (config.auto_expand >= 0,
+       f"--auto_expand={config.auto_expand} must be 0 (off) or more"),
       (config.chunk_windows >= 1,
        f"--chunk_windows={config.chunk_windows} must be at least 1"),
       (config.batch_size >= 1,

@@ -6,6 +6,7 @@ each can be run or re-run alone.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import time
 from pathlib import Path
@@ -71,7 +72,18 @@ def _check_inputs(workdir: Path, phase: str) -> None:
 
 
 def _search(data: Dataset, workdir: Path) -> bool:
-  return search.run_search(data, workdir) > 0
+  trained = search.run_search(data, workdir)
+  for _ in range(data.config.auto_expand):
+    selected = rundir.read_json(workdir / "selected.json")
+    wider = search.widened(data.config, selected)
+    if wider is None:
+      break
+    logging.info("auto_expand: the winner sits at the grid's edge; searching "
+                 "units %s, layers %s", ",".join(map(str, wider.units)),
+                 ",".join(map(str, wider.layers)))
+    data = dataclasses.replace(data, config=wider)
+    trained += search.run_search(data, workdir)
+  return trained > 0
 
 
 def _fit(data: Dataset, workdir: Path, progress=None) -> bool:

@@ -9,6 +9,7 @@ from pathlib import Path
 import flax
 import jax
 import matplotlib
+import numpy as np
 import optax
 
 from lstm_jax import rundir
@@ -17,6 +18,9 @@ matplotlib.use("Agg")
 from matplotlib import pyplot as plt  # noqa: E402  (after choosing Agg)
 
 PLOT_FILE = "test_forecast.png"
+HEATMAP_FILE = "search_heatmap.png"
+CURVES_FILE = "learning_curves.png"
+RESIDUALS_FILE = "test_residuals.png"
 FORECASTERS = ("model", "persistence", "seasonal_naive", "linear_ar")
 PLOT_POINTS = 500
 
@@ -32,8 +36,9 @@ def write_report(workdir: Path, metrics: dict, result: dict) -> dict:
   report = {
       "data": rundir.read_json(workdir / "data_summary.json"),
       "selected": rundir.read_json(workdir / "selected.json"),
-      "fit": _without(rundir.read_json(workdir / "fit_summary.json"),
-                      "history"),
+      "fit": rundir.read_json(workdir / "fit_summary.json"),
+      "checks": _read_optional(workdir / "search_checks.json") or [],
+      "search": _table(workdir / "search_results.csv"),
       "test": metrics,
       "phase_seconds": _read_optional(workdir / "timings.json"),
       "environment": environment(),
@@ -41,11 +46,16 @@ def write_report(workdir: Path, metrics: dict, result: dict) -> dict:
   rundir.write_json(workdir / "report.json", report)
   rundir.write_atomic(workdir / "report.md", _markdown(workdir, report))
   _plot(workdir / PLOT_FILE, result, report["data"]["column"])
+  _heatmap(workdir / HEATMAP_FILE, _search_rows(workdir))
+  _curves(workdir / CURVES_FILE, _search_rows(workdir),
+          rundir.read_json(workdir / "fit_summary.json")["history"])
+  _residuals(workdir / RESIDUALS_FILE, result, report["data"]["column"])
   return report
 
 
-def _without(values: dict, key: str) -> dict:
-  return {k: v for k, v in values.items() if k != key}
+def _table(path: Path) -> list[dict]:
+  with open(path) as f:
+    return list(csv.DictReader(f))
 
 
 def _read_optional(path: Path) -> dict:
@@ -90,9 +100,25 @@ def _markdown(workdir: Path, report: dict) -> str:
   for name, t in test["diebold_mariano"].items():
     lines.append(f"- {name.replace('_', ' ')}: statistic "
                  f"{t['statistic']:.3f}, p = {t['p_value']:.3g}")
+  if report["checks"]:
+    lines += ["", "## Checks", ""] + [f"- {note}" for note in report["checks"]]
+  fit = report["fit"]
+  lines += ["", f"## Final fit ({fit['train_windows']} training windows, "
+            f"{fit['epochs_run']} epochs, best {fit['best_epoch']}, "
+            f"{fit['status']})", "",
+            "| epoch | train loss | val loss | learning rate |",
+            "| ---: | ---: | ---: | ---: |"]
+  for h in fit["history"]:
+    lines.append(f"| {h['epoch']} | {_number(h['train_loss'])} | "
+                 f"{_number(h['val_loss'])} | {h.get('learning_rate', '')} |")
   lines += ["", "## Search (best 10 by validation loss)", "",
-            _top_rows(workdir / "search_results.csv", 10), "",
-            f"Plot: `{PLOT_FILE}`.", ""]
+            _top_rows(workdir / "search_results.csv", 10), ""]
+  seeds = workdir / "search_seeds.csv"
+  if seeds.exists():
+    lines += ["## Spread over seeds (best 10 by mean validation loss)", "",
+              _top_rows(seeds, 10), ""]
+  lines += [f"Plots: `{PLOT_FILE}`, `{RESIDUALS_FILE}`, `{HEATMAP_FILE}`, "
+            f"`{CURVES_FILE}`.", ""]
   return "\n".join(lines)
 
 
@@ -104,6 +130,10 @@ def _top_rows(path: Path, count: int) -> str:
   out += ["| " + " | ".join(_short(v) for v in row.values()) + " |"
           for row in rows]
   return "\n".join(out)
+
+
+def _number(value) -> str:
+  return "stopped" if value is None else f"{value:.5g}"
 
 
 def _short(text: str) -> str:
@@ -132,8 +162,86 @@ def _plot(path: Path, result: dict, column: str) -> None:
   ax.set_title("Test split: one-step-ahead forecasts (last "
                f"{min(PLOT_POINTS, rows.shape[0])} windows)")
   ax.legend()
+  _save(fig, path)
+
+
+def _save(fig, path: Path) -> None:
+  """Written under a temporary name, then renamed: never half a PNG."""
   fig.tight_layout()
   tmp = path.with_name(f".{path.name}.tmp.png")
   fig.savefig(tmp, dpi=100)
   plt.close(fig)
   tmp.replace(path)
+
+
+def _search_rows(workdir: Path) -> list[dict]:
+  rows = []
+  for path in sorted((workdir / "search").glob("cell_*.json")):
+    rows += rundir.read_json(path)
+  return rows
+
+
+def _heatmap(path: Path, rows: list[dict]) -> None:
+  """Best validation loss over units x layers, one panel per dropout."""
+  dropouts = sorted({r["dropout"] for r in rows})
+  units = sorted({r["units"] for r in rows})
+  layers = sorted({r["layers"] for r in rows})
+  fig, axes = plt.subplots(1, len(dropouts), squeeze=False,
+                           figsize=(3.2 * len(dropouts) + 1, 3.2))
+  for ax, dropout in zip(axes[0], dropouts, strict=True):
+    grid = np.full((len(layers), len(units)), np.nan)
+    for r in rows:
+      if r["dropout"] == dropout and np.isfinite(r["val_loss"]):
+        i, j = layers.index(r["layers"]), units.index(r["units"])
+        grid[i, j] = np.fmin(grid[i, j], r["val_loss"])
+    image = ax.imshow(grid, origin="lower", aspect="auto", cmap="viridis")
+    ax.set_xticks(range(len(units)), [str(u) for u in units])
+    ax.set_yticks(range(len(layers)), [str(n) for n in layers])
+    ax.set_xlabel("units")
+    ax.set_ylabel("layers")
+    ax.set_title(f"dropout {dropout}")
+    fig.colorbar(image, ax=ax, shrink=0.8)
+  fig.suptitle("Search: validation loss (scaled)")
+  _save(fig, path)
+
+
+def _curves(path: Path, rows: list[dict], fit_history: list[dict]) -> None:
+  """Validation loss per epoch of each cell's best variant; the fit's
+  training and validation losses."""
+  fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+  best: dict[tuple, dict] = {}
+  for r in rows:
+    key = (r["units"], r["layers"])
+    if key not in best or r["val_loss"] < best[key]["val_loss"]:
+      best[key] = r
+  for (units, layers), r in sorted(best.items()):
+    epochs = [h["epoch"] for h in r["history"] if h["val_loss"] is not None]
+    losses = [h["val_loss"] for h in r["history"] if h["val_loss"] is not None]
+    left.plot(epochs, losses, marker=".", lw=1, label=f"{units}x{layers}")
+  left.set_title("Search: validation loss of each cell's best variant")
+  left.set_xlabel("epoch")
+  left.set_yscale("log")
+  left.legend(fontsize="small", ncol=2)
+  for key in ("train_loss", "val_loss"):
+    epochs = [h["epoch"] for h in fit_history if h[key] is not None]
+    right.plot(epochs, [h[key] for h in fit_history if h[key] is not None],
+               marker=".", label=key.replace("_", " "))
+  right.set_title("Final fit")
+  right.set_xlabel("epoch")
+  right.set_yscale("log")
+  right.legend()
+  _save(fig, path)
+
+
+def _residuals(path: Path, result: dict, column: str) -> None:
+  """Histogram of the one-step test errors, model against persistence."""
+  fig, ax = plt.subplots(figsize=(7, 4))
+  actual = result["actual"][:, 0]
+  for name, label in (("model", "LSTM"), ("persistence", "persistence")):
+    ax.hist(result["forecasts"][name][:, 0] - actual, bins=60, alpha=0.5,
+            label=label)
+  ax.set_xlabel(f"forecast - actual ({column}, original units)")
+  ax.set_ylabel("windows")
+  ax.set_title("Test split: one-step errors")
+  ax.legend()
+  _save(fig, path)

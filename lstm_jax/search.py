@@ -9,10 +9,12 @@ a killed one resumes from there.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import shutil
 from pathlib import Path
 
+import numpy as np
 from absl import logging
 
 from lstm_jax import rundir
@@ -25,7 +27,7 @@ from lstm_jax.train import train_variants, unstack
 TABLE_COLUMNS = [
     "units", "layers", "dropout", "learning_rate", "seed", "val_loss",
     "train_loss", "status", "best_epoch", "epochs_run", "final_learning_rate",
-    "seconds", "compile_seconds", "parameters",
+    "seconds", "compile_seconds", "parameters", "samples_per_parameter",
 ]
 # What tells the configurations of a table apart.
 CONFIG_KEYS = ("units", "layers", "dropout", "learning_rate", "seed")
@@ -103,19 +105,100 @@ def run_search(data: Dataset, workdir: Path) -> int:
   return trained
 
 
+CHECKS_FILE = "search_checks.json"
+SEED_TABLE = "search_seeds.csv"
+SEED_COLUMNS = ["units", "layers", "dropout", "learning_rate", "seeds",
+                "val_loss_mean", "val_loss_std", "val_loss_min",
+                "val_loss_max"]
+
+
 def collect(data: Dataset, workdir: Path) -> list[dict]:
-  """Writes the table sorted by validation loss and the selected config."""
+  """Writes the table sorted by validation loss, the selected config, the
+  checks on the grid (settings with no effect, a winner at the grid's edge)
+  and, with several seeds, each configuration's spread over them."""
+  config = data.config
   rows = []
-  for units, layers in architectures(data.config):
+  for units, layers in architectures(config):
     path = cell_path(workdir, units, layers)
     if not path.exists():
       raise rundir.RunDirError(
           f"{path}: missing; run --phase=search to finish the grid")
     rows += rundir.read_json(path)
+  windows = data.search_data()[0].windows
+  for row in rows:
+    row["samples_per_parameter"] = round(windows / row["parameters"], 3)
   rows.sort(key=lambda r: (_sort_key(r["val_loss"]), r["units"], r["layers"]))
   rundir.write_csv(workdir / "search_results.csv", rows, TABLE_COLUMNS)
-  rundir.write_json(workdir / "selected.json", select(rows))
+  selected = select(rows)
+  rundir.write_json(workdir / "selected.json", selected)
+  if len(set(variants(config))) > len({(v.dropout, v.learning_rate)
+                                       for v in variants(config)}):
+    rundir.write_csv(workdir / SEED_TABLE, seed_spread(rows), SEED_COLUMNS)
+  notes = no_effect(rows) + at_the_edge(selected, config)
+  for note in notes:
+    logging.warning("%s", note)
+  rundir.write_json(workdir / CHECKS_FILE, notes)
   return rows
+
+
+def seed_spread(rows: list[dict]) -> list[dict]:
+  """Each configuration's validation loss over its seeds, best mean first."""
+  groups: dict[tuple, list[float]] = {}
+  for r in rows:
+    key = (r["units"], r["layers"], r["dropout"], r["learning_rate"])
+    groups.setdefault(key, []).append(r["val_loss"])
+  out = []
+  for (units, layers, dropout, rate), losses in groups.items():
+    values = np.asarray(losses)
+    out.append(dict(
+        units=units, layers=layers, dropout=dropout, learning_rate=rate,
+        seeds=len(losses), val_loss_mean=float(values.mean()),
+        val_loss_std=float(values.std(ddof=1)) if len(losses) > 1 else 0.0,
+        val_loss_min=float(values.min()), val_loss_max=float(values.max())))
+  out.sort(key=lambda r: _sort_key(r["val_loss_mean"]))
+  return out
+
+
+def no_effect(rows: list[dict]) -> list[str]:
+  """Variants of one cell whose results are identical to the last digit:
+  the setting they differ in changed nothing there."""
+  notes = []
+  cells: dict[tuple, list[dict]] = {}
+  for r in rows:
+    cells.setdefault((r["units"], r["layers"]), []).append(r)
+  for (units, layers), cell in sorted(cells.items()):
+    seen: dict[tuple, dict] = {}
+    for r in cell:
+      result = (r["val_loss"], r["train_loss"], r["best_epoch"])
+      if result in seen:
+        other = seen[result]
+        changed = [k for k in ("dropout", "learning_rate", "seed")
+                   if r[k] != other[k]]
+        notes.append(
+            f"units={units} layers={layers}: "
+            + ", ".join(f"{k} {other[k]} and {r[k]}" for k in changed)
+            + " gave identical results; that setting had no effect there")
+      else:
+        seen[result] = r
+  return notes
+
+
+def at_the_edge(selected: dict, config) -> list[str]:
+  """A warning when the winner's size or depth is the largest or smallest
+  the grid tried (and the grid tried more than one)."""
+  notes = []
+  units, layers = config.units, sorted(config.layers)
+  if len(units) > 1 and selected["units"] == units[-1]:
+    notes.append(f"best units = {units[-1]} is the largest tried; try "
+                 f"--units_max={units[-1] + config.units_step}")
+  if len(units) > 1 and selected["units"] == units[0] and units[0] > 1:
+    lower = max(1, units[0] - config.units_step)
+    notes.append(f"best units = {units[0]} is the smallest tried; try "
+                 f"--units_min={lower}")
+  if len(layers) > 1 and selected["layers"] == layers[-1]:
+    notes.append(f"best layers = {layers[-1]} is the deepest tried; try "
+                 f"--layers={','.join(map(str, layers + [layers[-1] + 1]))}")
+  return notes
 
 
 def _sort_key(loss: float) -> float:
@@ -130,3 +213,20 @@ def select(rows: list[dict]) -> dict:
         "every configuration diverged; lower --learning_rates")
   keys = (*CONFIG_KEYS, "val_loss", "train_loss", "best_epoch", "parameters")
   return {k: best[k] for k in keys}
+
+
+def widened(config, selected: dict):
+  """The config with its grid extended past the edge the winner sits at,
+  or None when it sits at none."""
+  units, layers = config.units, sorted(config.layers)
+  low, high = config.units_range
+  if len(units) > 1 and selected["units"] == units[-1]:
+    return dataclasses.replace(config,
+                               units_range=(low, units[-1] + config.units_step))
+  if len(layers) > 1 and selected["layers"] == layers[-1]:
+    return dataclasses.replace(config, layers=(*config.layers, layers[-1] + 1))
+  if len(units) > 1 and selected["units"] == units[0] and (
+      units[0] - config.units_step >= 1):
+    return dataclasses.replace(config,
+                               units_range=(units[0] - config.units_step, high))
+  return None

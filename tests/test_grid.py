@@ -41,7 +41,10 @@ def test_run_writes_every_output(etth1_run):
   workdir, _ = etth1_run
   for name in ("run.json", "config.json", "data_summary.json",
                "search_results.csv", "selected.json", "fit_summary.json",
-               "report.json", "report.md", "test_forecast.png", "timings.json"):
+               "report.json", "report.md", "test_forecast.png", "timings.json",
+               "search_checks.json", "search_heatmap.png",
+               "learning_curves.png", "test_residuals.png",
+               "fit_metrics.jsonl"):
     assert (workdir / name).is_file(), name
   with open(workdir / "search_results.csv") as f:
     rows = list(csv.DictReader(f))
