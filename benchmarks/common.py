@@ -12,16 +12,14 @@ import optax
 import torch
 
 from benchmarks import torch_reference as ref
-from lstm_jax.model import LSTMForecaster
+from lstm_jax.model import LSTMForecaster, train_flops_per_window
 from lstm_jax.train import create_train_states, make_train_steps, shuffle_batches
 
 DROPOUT = 0.1
 
 
 def flops_per_sample(units: int, layers: int, length: int) -> float:
-  """Forward plus backward: about 3 x T x 8 x H x (I + H) per layer."""
-  inputs = [1] + [units] * (layers - 1)
-  return sum(3 * length * 8 * units * (i + units) for i in inputs)
+  return train_flops_per_window(units, layers, length)
 
 
 def _median_seconds(run, runs: int) -> float:

@@ -9,15 +9,17 @@
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 import jax
+import jax.numpy as jnp
 from absl import app, flags, logging
 
 from experiments.config_flags import config_from_flags, define_config_flags
 from experiments.logs import quiet_orbax
 from experiments.progress import FitProgress
-from lstm_jax import job
+from lstm_jax import job, search
 from lstm_jax.config import ConfigError
 from lstm_jax.data import DataError, demo_series, prepare_dataset, read_series
 from lstm_jax.rundir import RunDirError
@@ -37,6 +39,9 @@ flags.DEFINE_string("preset", None, "conservative, aggressive, "
                     "ultra_conservative or demo; default conservative with "
                     "--data, demo without. Explicit flags override it.")
 flags.DEFINE_enum("phase", "all", ["all", *job.PHASES], "Phase to run.")
+flags.DEFINE_bool("dry_run", False, "Print the grid's cells with their "
+                  "parameter counts and estimates of time and device memory, "
+                  "then exit without training (nothing is written).")
 FLAGS = flags.FLAGS
 
 
@@ -53,6 +58,43 @@ def _series():
                      FLAGS.cache_dir and Path(FLAGS.cache_dir))
 
 
+def _recurrent_rate(units: int = 128, batch: int = 256,
+                    length: int = 60) -> float:
+  """FLOP/s of a scan of `length` small matmuls on the default device, the
+  shape of an LSTM's recurrence (a closer guide than one large matmul)."""
+  w = jnp.full((units, 4 * units), 0.01, jnp.float32)
+
+  def body(h, _):
+    return jnp.tanh(h @ w)[:, :units], None
+
+  run = jax.jit(lambda h: jax.lax.scan(body, h, None, length)[0])
+  h = jnp.ones((batch, units), jnp.float32)
+  run(h).block_until_ready()
+  tick = time.perf_counter()
+  for _ in range(5):
+    run(h).block_until_ready()
+  flops = 5 * length * 2 * batch * units * 4 * units
+  return flops / (time.perf_counter() - tick)
+
+
+def _print_plan(data) -> None:
+  rate = _recurrent_rate()
+  rows = search.plan(data, rate)
+  device = jax.devices()[0].device_kind
+  print(f"dry run: {len(rows)} cells x {rows[0]['variants']} variants, "
+        f"{rows[0]['windows']} search windows, {data.config.epochs} epochs; "
+        f"{device}, recurrent matmuls at {rate / 1e9:.0f} GFLOP/s")
+  print(f"{'units':>6} {'layers':>6} {'parameters':>11} {'windows/param':>13} "
+        f"{'GFLOP':>10} {'seconds':>11} {'device MB':>10}")
+  for r in rows:
+    print(f"{r['units']:>6} {r['layers']:>6} {r['parameters']:>11} "
+          f"{r['samples_per_parameter']:>13.3g} {r['gflops']:>10.1f} "
+          f"{r['seconds_at_least']:>11.1f} {r['device_mb']:>10.1f}")
+  total = sum(r["seconds_at_least"] for r in rows)
+  print(f"search: about {total:.0f} s or more at that rate, compilation "
+        "aside (benchmarks/RESULTS.md has measured training rates)")
+
+
 def main(argv):
   del argv
   quiet_orbax()
@@ -65,6 +107,9 @@ def main(argv):
     data, notes = prepare_dataset(series, config, explicit)
     for note in notes:
       logging.info("%s", note)
+    if FLAGS.dry_run:
+      _print_plan(data)
+      return
     # Reused by every later run beside this one: no recompilation on resume.
     jax.config.update("jax_compilation_cache_dir",
                       str(workdir.absolute().parent / ".jax_cache"))

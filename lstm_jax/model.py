@@ -97,3 +97,11 @@ class LSTMForecaster(nn.Module):
 def parameter_count(params) -> int:
   """Exact number of scalars in a parameter pytree."""
   return int(sum(np.prod(p.shape) for p in jax.tree.leaves(params)))
+
+
+def train_flops_per_window(units: int, layers: int, length: int,
+                           features: int = 1) -> float:
+  """FLOPs of one training window, forward plus backward: about
+  3 x T x 8 x H x (I + H) per layer (the head is negligible)."""
+  inputs = [features] + [units] * (layers - 1)
+  return float(sum(3 * length * 8 * units * (i + units) for i in inputs))

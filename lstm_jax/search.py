@@ -14,6 +14,7 @@ import math
 import shutil
 from pathlib import Path
 
+import jax
 import numpy as np
 from absl import logging
 
@@ -21,7 +22,11 @@ from lstm_jax import rundir
 from lstm_jax.checkpoint import LoopCheckpoints
 from lstm_jax.config import architectures, variants
 from lstm_jax.data import Dataset
-from lstm_jax.model import LSTMForecaster, parameter_count
+from lstm_jax.model import (
+    LSTMForecaster,
+    parameter_count,
+    train_flops_per_window,
+)
 from lstm_jax.train import train_variants, unstack
 
 TABLE_COLUMNS = [
@@ -230,3 +235,35 @@ def widened(config, selected: dict):
     return dataclasses.replace(config,
                                units_range=(units[0] - config.units_step, high))
   return None
+
+
+def plan(data: Dataset, matmul_flops: float) -> list[dict]:
+  """What the search would do, cell by cell, without training: exact
+  parameter counts, windows, FLOPs, the time at `matmul_flops` FLOP/s (a
+  measured rate of the device), and an estimate of the device memory of
+  the cell's program."""
+  c = data.config
+  count = len(variants(c))
+  loader, val = data.search_data()
+  rows = []
+  for units, layers in architectures(c):
+    model = LSTMForecaster(units, layers, c.horizon)
+    shapes = jax.eval_shape(model.init, jax.random.key(0), jax.ShapeDtypeStruct(
+        (1, c.sequence_length, data.features), np.float32))["params"]
+    params = parameter_count(shapes)
+    flops = (train_flops_per_window(units, layers, c.sequence_length,
+                                     data.features)
+             * loader.windows * c.epochs * count)
+    # Parameters, gradients, two Adam moments and the best copy, per variant;
+    # the scan's saved gates and states for the backward pass; the chunk.
+    state = 5 * params * count * 4
+    activations = (c.batch_size * c.sequence_length * layers * 6 * units
+                   * count * 4)
+    rows.append(dict(
+        units=units, layers=layers, variants=count, parameters=params,
+        samples_per_parameter=round(loader.windows / params, 3),
+        windows=loader.windows, gflops=flops / 1e9,
+        seconds_at_least=flops / matmul_flops,
+        device_mb=(state + activations + loader.chunk_rows * data.features * 4
+                   + val.rows.nbytes) / 2**20))
+  return rows

@@ -148,6 +148,9 @@ def test_horizon_target_and_season_run_end_to_end(shared_data, tmp_path):
   assert (meta["horizon"], meta["target"]) == (2, "diff")
 
 
+_last_stdout = [""]  # what the last in-process run printed on stdout
+
+
 @pytest.fixture
 def run_main(capsys):
   """Runs the driver in this process; returns (exit status, stderr)."""
@@ -165,7 +168,9 @@ def run_main(capsys):
       status = done.code
     finally:
       flags.FLAGS.unparse_flags()
-    return status, capsys.readouterr().err
+    captured = capsys.readouterr()
+    _last_stdout[0] = captured.out
+    return status, captured.err
 
   return run
 
@@ -248,3 +253,16 @@ def test_predict_with_a_file_lacking_the_column(etth1_run, tmp_path):
                  f"--cache_dir={tmp_path / 'cache'}")
   assert done.returncode == 2
   assert "no column 'OT' (--column)" in done.stderr
+
+
+def test_dry_run_prints_the_plan_and_writes_nothing(tmp_path, run_main):
+  workdir = tmp_path / "never"
+  status, _ = run_main(f"--workdir={workdir}", "--dry_run")
+  assert status == 0 and not workdir.exists()
+  out = _last_stdout[0]
+  lines = [line.split() for line in out.splitlines()[2:6]]
+  # Demo grid: units 16, 32 x layers 1, 2; 4H(I + H + 1) per layer + head.
+  assert [(int(r[0]), int(r[1]), int(r[2])) for r in lines] == [
+      (16, 1, 1169), (16, 2, 1169 + 4 * 16 * 33), (32, 1, 4385),
+      (32, 2, 4385 + 4 * 32 * 65)]
+  assert "4 cells x 4 variants" in out
