@@ -196,10 +196,12 @@ def at_the_edge(selected: dict, config) -> list[str]:
   if len(units) > 1 and selected["units"] == units[-1]:
     notes.append(f"best units = {units[-1]} is the largest tried; try "
                  f"--units_max={units[-1] + config.units_step}")
-  if len(units) > 1 and selected["units"] == units[0] and units[0] > 1:
-    lower = max(1, units[0] - config.units_step)
+  lower = _below(units[0], config.units_step)
+  if len(units) > 1 and selected["units"] == units[0] and lower:
     notes.append(f"best units = {units[0]} is the smallest tried; try "
-                 f"--units_min={lower}")
+                 f"--units_min={lower}" + (
+                     "" if lower == units[0] - config.units_step else
+                     f" --units_step={units[0] - lower}"))
   if len(layers) > 1 and selected["layers"] == layers[-1]:
     notes.append(f"best layers = {layers[-1]} is the deepest tried; try "
                  f"--layers={','.join(map(str, layers + [layers[-1] + 1]))}")
@@ -220,6 +222,12 @@ def select(rows: list[dict]) -> dict:
   return {k: best[k] for k in keys}
 
 
+def _below(smallest: int, step: int) -> int:
+  """The next width below the grid: a step down, or half when a step would
+  reach zero; 0 when there is none."""
+  return smallest - step if smallest > step else smallest // 2
+
+
 def widened(config, selected: dict):
   """The config with its grid extended past the edge the winner sits at,
   or None when it sits at none."""
@@ -230,10 +238,12 @@ def widened(config, selected: dict):
                                units_range=(low, units[-1] + config.units_step))
   if len(layers) > 1 and selected["layers"] == layers[-1]:
     return dataclasses.replace(config, layers=(*config.layers, layers[-1] + 1))
-  if len(units) > 1 and selected["units"] == units[0] and (
-      units[0] - config.units_step >= 1):
-    return dataclasses.replace(config,
-                               units_range=(units[0] - config.units_step, high))
+  lower = _below(units[0], config.units_step)
+  if len(units) > 1 and selected["units"] == units[0] and lower:
+    # A step that keeps the old widths on the grid: a divisor of the gap.
+    return dataclasses.replace(config, units_range=(lower, high),
+                               units_step=math.gcd(units[0] - lower,
+                                                   config.units_step))
   return None
 
 

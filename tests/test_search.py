@@ -28,7 +28,11 @@ def test_a_winner_at_the_edge_is_named_with_the_flag_to_try():
                    "best layers = 2 is the deepest tried; try --layers=1,2,3"]
   assert at_the_edge({"units": 64, "layers": 1}, config) == []
   assert at_the_edge({"units": 32, "layers": 1}, config) == [
-      "best units = 32 is the smallest tried; try --units_min=1"]
+      "best units = 32 is the smallest tried; try --units_min=16 "
+      "--units_step=16"]
+  finer = make_config(units_range=(64, 128), units_step=32, layers=(1,))
+  assert at_the_edge({"units": 64, "layers": 1}, finer) == [
+      "best units = 64 is the smallest tried; try --units_min=32"]
 
 
 def test_widening_goes_past_the_edge_and_stops_inside():
@@ -36,6 +40,8 @@ def test_widening_goes_past_the_edge_and_stops_inside():
   assert widened(config, {"units": 96, "layers": 1}).units == (32, 64, 96, 128)
   assert widened(config, {"units": 64, "layers": 2}).layers == (1, 2, 3)
   assert widened(config, {"units": 64, "layers": 1}) is None
+  smaller = widened(config, {"units": 32, "layers": 1})
+  assert smaller.units == (16, 32, 48, 64, 80, 96)  # the old widths stay
 
 
 def test_spread_over_seeds():
