@@ -91,6 +91,8 @@ def run_fit(data: Dataset, workdir: Path,
   picked = {k: selected[k] for k in CONFIG_KEYS}
   summary = dict(
       **picked, train_windows=loader.windows, val_windows=len(val.starts),
+      parameters=selected["parameters"],
+      samples_per_parameter=round(loader.windows / selected["parameters"], 3),
       chunks=loader.chunks,
       best_epoch=int(result.best_epoch[0]),
       best_val_loss=float(result.best_val_loss[0]),

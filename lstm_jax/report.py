@@ -104,6 +104,7 @@ def _markdown(workdir: Path, report: dict) -> str:
     lines += ["", "## Checks", ""] + [f"- {note}" for note in report["checks"]]
   fit = report["fit"]
   lines += ["", f"## Final fit ({fit['train_windows']} training windows, "
+            f"{fit.get('samples_per_parameter', '?')} per parameter; "
             f"{fit['epochs_run']} epochs, best {fit['best_epoch']}, "
             f"{fit['status']})", "",
             "| epoch | train loss | val loss | learning rate |",
