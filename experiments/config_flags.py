@@ -14,7 +14,7 @@ from absl import flags
 from lstm_jax.config import PRESETS, ConfigError, LSTMConfig, make_config
 
 _SCALARS = {int: flags.DEFINE_integer, float: flags.DEFINE_float,
-            str: flags.DEFINE_string}
+            str: flags.DEFINE_string, bool: flags.DEFINE_bool}
 
 
 def define_config_flags(cls=LSTMConfig, flag_values=flags.FLAGS) -> None:

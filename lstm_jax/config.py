@@ -80,6 +80,11 @@ class LSTMConfig:
       1 << 20, "Training windows per chunk of the streaming loader (rows on "
       "the device at once: this plus --sequence_length). Part of what "
       "decides the batches, so fixed, never sized to the machine.")
+  compare_runner_up: bool = _field(
+      True, "Also fit the search's runner-up configuration (the best that "
+      "differs from the winner in more than its seed) the same way, and test "
+      "whether the winner's test errors are really smaller (Diebold-Mariano). "
+      "Costs a second final fit.")
   seed: int = _field(
       0, "Seed of batch order, and of initialisation and dropout unless "
       "--seeds is given.")
@@ -130,7 +135,8 @@ TARGETS = ("level", "diff", "log_return")
 # covers, never what a result means: they are not part of a run directory's
 # identity, so a grid can be widened in place (finished cells are reused).
 NON_IDENTITY_FIELDS = ("segment_steps", "units_range", "units_step", "layers",
-                       "auto_expand", "checkpoint_steps", "checkpoint_minutes")
+                       "auto_expand", "checkpoint_steps", "checkpoint_minutes",
+                       "compare_runner_up")
 
 # Settings that only decide how a window is sized to the data, and so may be
 # shrunk to fit when they were not given explicitly.

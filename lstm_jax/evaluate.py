@@ -13,6 +13,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from lstm_jax.checkpoint import load_model
 from lstm_jax.data import Dataset, Scaler
+from lstm_jax.fit import RUNNER_UP, is_current
 from lstm_jax.metrics import diebold_mariano, errors
 from lstm_jax.model import LSTMForecaster
 from lstm_jax.train import make_predict
@@ -58,24 +59,22 @@ def forecast_test(data: Dataset, workdir: Path) -> dict:
 
   Returns rows [windows, H] (the series rows forecast), origin [windows]
   (each window's last level), actual [windows, H], and "forecasts": a dict
-  of [windows, H] arrays in original units, one per forecaster.
+  of [windows, H] arrays in original units, one per forecaster ("runner_up"
+  too when the search's runner-up was fitted).
   """
-  params, meta = load_model(workdir / "checkpoints")
   c = data.config
   length, horizon, target = c.sequence_length, c.horizon, c.target
-  model = LSTMForecaster(meta["units"], meta["layers"], meta["horizon"])
   test = data.test_data()
-  predict = jax.jit(make_predict(model, length))
-  scaled = np.asarray(predict(params, jax.device_put(test.rows),
-                              jax.device_put(test.starts)))
-  scaler = Scaler(**meta["scaler"])
   last = test.offset + test.starts + length - 1
   rows = last[:, None] + 1 + np.arange(horizon)
   origin = data.levels(last)
   forecasts = {
-      "model": to_levels(scaler.inverse(scaled), origin, target),
+      "model": _model_forecast(workdir / "checkpoints", test, origin, c),
       "persistence": np.repeat(origin[:, None], horizon, axis=1),
   }
+  if is_current(workdir, RUNNER_UP):
+    forecasts["runner_up"] = _model_forecast(
+        workdir / RUNNER_UP.checkpoints, test, origin, c)
   if c.season:
     back = c.season * np.ceil(np.arange(1, horizon + 1) / c.season)
     forecasts["seasonal_naive"] = data.levels(rows - back.astype(int))
@@ -83,9 +82,22 @@ def forecast_test(data: Dataset, workdir: Path) -> dict:
   lookback = sliding_window_view(test.rows[:, 0].astype(np.float64),
                                  length)[test.starts]
   ar = np.hstack([lookback, np.ones((len(lookback), 1))]) @ coef
-  forecasts["linear_ar"] = to_levels(scaler.inverse(ar), origin, target)
+  forecasts["linear_ar"] = to_levels(data.scaler.inverse(ar), origin, target)
   return {"rows": rows, "origin": origin, "actual": data.levels(rows),
           "forecasts": forecasts}
+
+
+def _model_forecast(directory: Path, test, origin: np.ndarray,
+                    config) -> np.ndarray:
+  """A saved model's forecasts [windows, H] of the `test` windows, in
+  levels."""
+  params, meta = load_model(directory)
+  model = LSTMForecaster(meta["units"], meta["layers"], meta["horizon"])
+  predict = jax.jit(make_predict(model, config.sequence_length))
+  scaled = np.asarray(predict(params, jax.device_put(test.rows),
+                              jax.device_put(test.starts)))
+  scaler = Scaler(**meta["scaler"])
+  return to_levels(scaler.inverse(scaled), origin, config.target)
 
 
 def test_metrics(data: Dataset, result: dict) -> dict:

@@ -13,6 +13,7 @@ import json
 import shutil
 from collections.abc import Callable
 from pathlib import Path
+from typing import NamedTuple
 
 from absl import logging
 
@@ -24,20 +25,49 @@ from lstm_jax.model import LSTMForecaster
 from lstm_jax.search import CONFIG_KEYS
 from lstm_jax.train import train_variants, unstack
 
-SUMMARY_FILE = "fit_summary.json"
-METRICS_FILE = "fit_metrics.jsonl"
-STATE_DIR = "fit_state"
+
+class FitFiles(NamedTuple):
+  """Where one final fit finds its configuration and writes its results,
+  relative to the run directory."""
+
+  selection: str  # the configuration to fit, written by the search
+  checkpoints: str  # the trained model (`load_model`)
+  summary: str
+  metrics: str  # one JSON line per epoch
+  state: str  # the training loop's checkpoints while it runs
+
+
+SELECTED = FitFiles("selected.json", "checkpoints", "fit_summary.json",
+                    "fit_metrics.jsonl", "fit_state")
+# The search's second-best configuration, fitted alike to test the winner.
+RUNNER_UP = FitFiles("runner_up.json", "checkpoints_runner_up",
+                     "fit_summary_runner_up.json",
+                     "fit_metrics_runner_up.jsonl", "fit_state_runner_up")
+SUMMARY_FILE = SELECTED.summary
+METRICS_FILE = SELECTED.metrics
+
+
+def is_current(workdir: Path, files: FitFiles = SELECTED) -> bool:
+  """Whether the saved fit is of the configuration selected now (a widened
+  grid may have selected another)."""
+  path, selection = workdir / files.summary, workdir / files.selection
+  if not (path.exists() and selection.exists()):
+    return False
+  fitted, selected = rundir.read_json(path), rundir.read_json(selection)
+  return all(fitted.get(k) == selected[k] for k in CONFIG_KEYS)
 
 
 def run_fit(data: Dataset, workdir: Path,
-            progress: Callable[[dict], None] | None = None) -> dict:
+            progress: Callable[[dict], None] | None = None,
+            files: FitFiles = SELECTED) -> dict:
   """Trains with early stopping on the validation split; saves the best.
 
   `progress`, when given, receives dicts (epoch, epochs, step, steps,
   batch_size, loss: the epoch's mean training loss so far) after every
-  training segment, for a display.
+  training segment, for a display. `files` says which configuration is
+  fitted (the selected one or the runner-up) and where results go.
   """
-  path = workdir / "selected.json"
+  path = workdir / files.selection
   if not path.exists():
     raise rundir.RunDirError(f"{path}: missing; run --phase=search first")
   selected = rundir.read_json(path)
@@ -48,13 +78,15 @@ def run_fit(data: Dataset, workdir: Path,
                     selected["seed"])
   loader, val = data.fit_data()
 
+  label = "" if files == SELECTED else " (runner-up)"
+
   def log_epoch(history):
     record = history[-1]
-    logging.info("fit epoch %d: train_loss %s val_loss %s (%.1fs)",
-                 record["epoch"], _loss(record["train_loss"][0]),
+    logging.info("fit%s epoch %d: train_loss %s val_loss %s (%.1fs)",
+                 label, record["epoch"], _loss(record["train_loss"][0]),
                  _loss(record["val_loss"][0]), record["seconds"])
     # Rewritten whole from the history, which a resumed run carries over.
-    rundir.write_atomic(workdir / METRICS_FILE, "".join(
+    rundir.write_atomic(workdir / files.metrics, "".join(
         json.dumps(dict(epoch=h["epoch"], train_loss=h["train_loss"][0],
                         val_loss=h["val_loss"][0],
                         learning_rate=h["learning_rate"][0],
@@ -70,13 +102,13 @@ def run_fit(data: Dataset, workdir: Path,
 
   # One directory per selection: a fit of an earlier selection (before the
   # grid was widened) is never resumed as this one.
-  states = workdir / STATE_DIR
+  states = workdir / files.state
   key = fingerprint({k: selected[k] for k in CONFIG_KEYS})
   for stale in states.glob("*"):
     if stale.name != key:
       shutil.rmtree(stale, ignore_errors=True)
   if (states / key).exists():
-    logging.info("fit: resuming from its last checkpoint")
+    logging.info("fit%s: resuming from its last checkpoint", label)
   checkpoints = LoopCheckpoints(
       states / key, keep=3, every_steps=config.checkpoint_steps,
       every_seconds=config.checkpoint_minutes * 60)
@@ -86,7 +118,7 @@ def run_fit(data: Dataset, workdir: Path,
   if result.best_epoch[0] == 0:
     checkpoints.close()
     raise rundir.RunDirError(
-        f"{workdir}: the final fit diverged in epoch "
+        f"{workdir}: the final fit{label} diverged in epoch "
         f"{result.diverged_epoch[0]}; lower --learning_rates")
   picked = {k: selected[k] for k in CONFIG_KEYS}
   summary = dict(
@@ -111,8 +143,8 @@ def run_fit(data: Dataset, workdir: Path,
       scaler=data.scaler.to_dict(), column=data.series.name,
       features=list(data.series.names), config=to_dict(config),
       best_epoch=summary["best_epoch"], best_val_loss=summary["best_val_loss"])
-  save_model(workdir / "checkpoints", unstack(result.best_params, 0), meta)
-  rundir.write_json(workdir / SUMMARY_FILE, summary)
+  save_model(workdir / files.checkpoints, unstack(result.best_params, 0), meta)
+  rundir.write_json(workdir / files.summary, summary)
   checkpoints.close()
   shutil.rmtree(states, ignore_errors=True)
   return summary

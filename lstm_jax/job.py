@@ -16,7 +16,7 @@ from absl import logging
 from lstm_jax import evaluate, report, rundir, search
 from lstm_jax.config import NON_IDENTITY_FIELDS, fingerprint, to_dict
 from lstm_jax.data import Dataset
-from lstm_jax.fit import SUMMARY_FILE, run_fit
+from lstm_jax.fit import RUNNER_UP, SELECTED, is_current, run_fit
 
 PHASES = ("search", "fit", "evaluate")
 
@@ -87,22 +87,30 @@ def _search(data: Dataset, workdir: Path) -> bool:
 
 
 def _fit(data: Dataset, workdir: Path, progress=None) -> bool:
-  if _fit_is_current(workdir):
+  """Fits the selected configuration and, with --compare_runner_up, the
+  runner-up; a fit done before for the same configuration is kept."""
+  trained = False
+  if is_current(workdir, SELECTED):
     logging.info("fit of the selected configuration done before, skipped")
-    return False
-  run_fit(data, workdir, progress)
+  else:
+    run_fit(data, workdir, progress)
+    trained = True
+  if not (data.config.compare_runner_up
+          and (workdir / RUNNER_UP.selection).exists()):
+    return trained
+  if is_current(workdir, RUNNER_UP):
+    logging.info("fit of the runner-up done before, skipped")
+    return trained
+  runner_up = rundir.read_json(workdir / RUNNER_UP.selection)
+  logging.info("fit of the runner-up (units=%d layers=%d dropout %g, "
+               "learning rate %g), to test the winner against",
+               runner_up["units"], runner_up["layers"], runner_up["dropout"],
+               runner_up["learning_rate"])
+  try:
+    run_fit(data, workdir, progress, RUNNER_UP)
+  except rundir.RunDirError as error:  # diverged: the winner's fit stands
+    logging.warning("%s; the report compares no runner-up", error)
   return True
-
-
-def _fit_is_current(workdir: Path) -> bool:
-  """Whether the saved fit is of the configuration selected now (a widened
-  grid may have selected another)."""
-  path = workdir / SUMMARY_FILE
-  if not path.exists():
-    return False
-  fitted, selected = (rundir.read_json(path),
-                      rundir.read_json(workdir / "selected.json"))
-  return all(fitted.get(k) == selected[k] for k in search.CONFIG_KEYS)
 
 
 def _evaluate(data: Dataset, workdir: Path) -> bool:
@@ -112,12 +120,18 @@ def _evaluate(data: Dataset, workdir: Path) -> bool:
   model, naive, ar = (metrics["model"], metrics["persistence"],
                       metrics["linear_ar"])
   beats = "beats" if metrics["skill_vs_persistence"] > 0 else "does not beat"
+  tests = metrics["diebold_mariano"]
   logging.info("test RMSE %.5g (persistence %.5g, linear AR %.5g), MAE %.5g "
                "(persistence %.5g): the model %s persistence (skill %.4f, "
                "Diebold-Mariano p %.3g)", model["rmse"], naive["rmse"],
                ar["rmse"], model["mae"], naive["mae"], beats,
                metrics["skill_vs_persistence"],
-               metrics["diebold_mariano"]["vs_persistence"]["p_value"])
+               tests["vs_persistence"]["p_value"])
+  if "vs_runner_up" in tests:
+    logging.info("against the runner-up: test RMSE %.5g vs %.5g, "
+                 "Diebold-Mariano p %.3g", model["rmse"],
+                 metrics["runner_up"]["rmse"],
+                 tests["vs_runner_up"]["p_value"])
   return True
 
 

@@ -13,6 +13,7 @@ import numpy as np
 import optax
 
 from lstm_jax import rundir
+from lstm_jax.fit import RUNNER_UP
 
 matplotlib.use("Agg")
 from matplotlib import pyplot as plt  # noqa: E402  (after choosing Agg)
@@ -21,7 +22,8 @@ PLOT_FILE = "test_forecast.png"
 HEATMAP_FILE = "search_heatmap.png"
 CURVES_FILE = "learning_curves.png"
 RESIDUALS_FILE = "test_residuals.png"
-FORECASTERS = ("model", "persistence", "seasonal_naive", "linear_ar")
+FORECASTERS = ("model", "runner_up", "persistence", "seasonal_naive",
+               "linear_ar")
 PLOT_POINTS = 500
 
 
@@ -38,6 +40,8 @@ def write_report(workdir: Path, metrics: dict, result: dict) -> dict:
       "selected": rundir.read_json(workdir / "selected.json"),
       "fit": rundir.read_json(workdir / "fit_summary.json"),
       "checks": _read_optional(workdir / "search_checks.json") or [],
+      "runner_up": (_read_optional(workdir / RUNNER_UP.summary)
+                    if "runner_up" in metrics else None),
       "search": _table(workdir / "search_results.csv"),
       "test": metrics,
       "phase_seconds": _read_optional(workdir / "timings.json"),
@@ -95,6 +99,7 @@ def _markdown(workdir: Path, report: dict) -> str:
         f"| {name} | {m['mse']:.6g} | {m['rmse']:.6g} | {m['mae']:.6g} | "
         f"{m['mape']:.4g} | {m['smape']:.4g} | {m['mase']:.4g} | "
         f"{m['directional_accuracy']:.3f} | {z['mse']:.5g} | {z['mae']:.5g} |")
+  lines += _runner_up_lines(report["runner_up"])
   lines += ["", "Diebold-Mariano tests of the model's squared errors "
             "(negative: the model's are smaller):", ""]
   for name, t in test["diebold_mariano"].items():
@@ -121,6 +126,17 @@ def _markdown(workdir: Path, report: dict) -> str:
   lines += [f"Plots: `{PLOT_FILE}`, `{RESIDUALS_FILE}`, `{HEATMAP_FILE}`, "
             f"`{CURVES_FILE}`.", ""]
   return "\n".join(lines)
+
+
+def _runner_up_lines(fit: dict | None) -> list[str]:
+  if fit is None:
+    return ["", "Runner-up: not fitted (--compare_runner_up, or the search "
+            "had a single configuration)."]
+  return ["", f"Runner-up (`runner_up` above): units={fit['units']}, "
+          f"layers={fit['layers']}, dropout={fit['dropout']}, learning rate "
+          f"{fit['learning_rate']}, seed {fit['seed']}; fitted like the "
+          f"winner (best epoch {fit['best_epoch']}, val_loss "
+          f"{fit['best_val_loss']:.5f})."]
 
 
 def _top_rows(path: Path, count: int) -> str:

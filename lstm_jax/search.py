@@ -111,6 +111,7 @@ def run_search(data: Dataset, workdir: Path) -> int:
 
 
 CHECKS_FILE = "search_checks.json"
+RUNNER_UP_FILE = "runner_up.json"
 SEED_TABLE = "search_seeds.csv"
 SEED_COLUMNS = ["units", "layers", "dropout", "learning_rate", "seeds",
                 "val_loss_mean", "val_loss_std", "val_loss_min",
@@ -136,6 +137,11 @@ def collect(data: Dataset, workdir: Path) -> list[dict]:
   rundir.write_csv(workdir / "search_results.csv", rows, TABLE_COLUMNS)
   selected = select(rows)
   rundir.write_json(workdir / "selected.json", selected)
+  runner_up = select_runner_up(rows, selected)
+  if runner_up is None:
+    (workdir / RUNNER_UP_FILE).unlink(missing_ok=True)
+  else:
+    rundir.write_json(workdir / RUNNER_UP_FILE, runner_up)
   if len(set(variants(config))) > len({(v.dropout, v.learning_rate)
                                        for v in variants(config)}):
     rundir.write_csv(workdir / SEED_TABLE, seed_spread(rows), SEED_COLUMNS)
@@ -212,14 +218,28 @@ def _sort_key(loss: float) -> float:
   return loss if math.isfinite(loss) else math.inf
 
 
+_SELECTED_KEYS = (*CONFIG_KEYS, "val_loss", "train_loss", "best_epoch",
+                  "parameters")
+
+
 def select(rows: list[dict]) -> dict:
-  """The configuration with the lowest validation loss."""
+  """The configuration with the lowest validation loss (`rows` sorted)."""
   best = rows[0]
   if not math.isfinite(best["val_loss"]):
     raise rundir.RunDirError(
         "every configuration diverged; lower --learning_rates")
-  keys = (*CONFIG_KEYS, "val_loss", "train_loss", "best_epoch", "parameters")
-  return {k: best[k] for k in keys}
+  return {k: best[k] for k in _SELECTED_KEYS}
+
+
+def select_runner_up(rows: list[dict], selected: dict) -> dict | None:
+  """The best of `rows` (sorted) that differs from `selected` in more than
+  its seed (another seed is the same configuration); None when none does."""
+  setting = ("units", "layers", "dropout", "learning_rate")
+  for row in rows:
+    if (math.isfinite(row["val_loss"])
+        and any(row[k] != selected[k] for k in setting)):
+      return {k: row[k] for k in _SELECTED_KEYS}
+  return None
 
 
 def _below(smallest: int, step: int) -> int:

@@ -69,6 +69,44 @@ def test_run_writes_every_output(etth1_run):
   assert params["lstm_0"]["w_h"].shape == (8, 32)
 
 
+def test_the_runner_up_is_fitted_and_tested_against(etth1_run):
+  workdir, _ = etth1_run
+  with open(workdir / "search_results.csv") as f:
+    rows = list(csv.DictReader(f))
+  runner_up = json.loads((workdir / "fit_summary_runner_up.json").read_text())
+  assert runner_up["dropout"] == float(rows[1]["dropout"])  # the other rate
+  winner, _ = load_model(workdir / "checkpoints")
+  second, meta = load_model(workdir / "checkpoints_runner_up")
+  assert meta["dropout"] == runner_up["dropout"]
+  assert (winner["head"]["kernel"] != second["head"]["kernel"]).any()
+  test = json.loads((workdir / "report.json").read_text())["test"]
+  assert test["runner_up"]["mse"] != test["model"]["mse"]
+  dm = test["diebold_mariano"]["vs_runner_up"]
+  assert dm["windows"] == test["windows"] and 0 <= dm["p_value"] <= 1
+  # The statistic's sign says whose squared errors are smaller.
+  assert (dm["statistic"] < 0) == (test["model"]["mse"]
+                                   < test["runner_up"]["mse"])
+  assert "Runner-up (`runner_up` above): units=8" in (
+      workdir / "report.md").read_text()
+
+
+def test_without_runner_up_the_report_says_so(etth1_run, tmp_path):
+  original, args = etth1_run
+  workdir = tmp_path / "alone"
+  shutil.copytree(original, workdir)
+  for name in ("checkpoints_runner_up", "fit_summary_runner_up.json"):
+    shutil.rmtree(workdir / name, ignore_errors=True)
+    (workdir / name).unlink(missing_ok=True)
+  args = [a for a in args if not a.startswith("--workdir")]
+  done = grid(*args, f"--workdir={workdir}", "--nocompare_runner_up")
+  assert done.returncode == 0, done.stderr[-3000:]
+  assert not (workdir / "checkpoints_runner_up").exists()
+  test = json.loads((workdir / "report.json").read_text())["test"]
+  assert "runner_up" not in test
+  assert set(test["diebold_mariano"]) == {"vs_persistence", "vs_linear_ar"}
+  assert "Runner-up: not fitted" in (workdir / "report.md").read_text()
+
+
 def test_rerun_skips_finished_work_and_changes_nothing(etth1_run):
   workdir, args = etth1_run
   before = (workdir / "search_results.csv").read_text()
@@ -113,7 +151,8 @@ def test_widening_the_grid_reuses_finished_cells(etth1_run, tmp_path):
 def test_several_input_features_run_end_to_end(shared_data, tmp_path):
   workdir = tmp_path / "features"
   done = grid(f"--data={shared_data / 'ETTh1.csv'}", "--column=OT",
-              "--features=HUFL,HULL,OT", f"--workdir={workdir}", *TINY)
+              "--features=HUFL,HULL,OT", "--nocompare_runner_up",
+              f"--workdir={workdir}", *TINY)
   assert done.returncode == 0, done.stderr[-3000:]
   summary = json.loads((workdir / "data_summary.json").read_text())
   assert summary["features"] == ["OT", "HUFL", "HULL"]  # the target first
@@ -131,7 +170,7 @@ def test_horizon_target_and_season_run_end_to_end(shared_data, tmp_path):
   workdir = tmp_path / "horizon"
   done = grid(f"--data={shared_data / 'ETTh1.csv'}", "--column=OT",
               "--horizon=2", "--target=diff", "--season=24",
-              f"--workdir={workdir}", *TINY)
+              "--nocompare_runner_up", f"--workdir={workdir}", *TINY)
   assert done.returncode == 0, done.stderr[-3000:]
   report = json.loads((workdir / "report.json").read_text())
   test = report["test"]

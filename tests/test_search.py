@@ -3,12 +3,35 @@
 import pytest
 
 from lstm_jax.config import make_config
-from lstm_jax.search import at_the_edge, no_effect, seed_spread, widened
+from lstm_jax.search import (
+    at_the_edge,
+    no_effect,
+    seed_spread,
+    select,
+    select_runner_up,
+    widened,
+)
 
 
 def _row(units, layers, dropout, val, seed=0, rate=1e-3, train=0.5, epoch=3):
   return dict(units=units, layers=layers, dropout=dropout, learning_rate=rate,
-              seed=seed, val_loss=val, train_loss=train, best_epoch=epoch)
+              seed=seed, val_loss=val, train_loss=train, best_epoch=epoch,
+              parameters=100)
+
+
+def test_the_runner_up_differs_from_the_winner_in_more_than_its_seed():
+  rows = [_row(32, 1, 0.1, 0.20, seed=0), _row(32, 1, 0.1, 0.21, seed=1),
+          _row(64, 1, 0.1, float("nan")), _row(32, 1, 0.0, 0.22, seed=1),
+          _row(64, 2, 0.0, 0.23)]
+  rows.sort(key=lambda r: r["val_loss"] if r["val_loss"] == r["val_loss"]
+            else float("inf"))
+  winner = select(rows)
+  assert (winner["dropout"], winner["seed"]) == (0.1, 0)
+  runner_up = select_runner_up(rows, winner)
+  assert (runner_up["units"], runner_up["dropout"], runner_up["seed"],
+          runner_up["val_loss"]) == (32, 0.0, 1, 0.22)
+  assert select_runner_up(rows[:2], winner) is None  # seeds alone
+  assert select_runner_up(rows[:1], winner) is None
 
 
 def test_identical_variants_are_flagged():
