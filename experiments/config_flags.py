@@ -7,6 +7,7 @@ flag per element; tuples become comma-separated list flags.
 from __future__ import annotations
 
 import dataclasses
+import sys
 import typing
 
 from absl import flags
@@ -33,6 +34,16 @@ def define_config_flags(cls=LSTMConfig, flag_values=flags.FLAGS) -> None:
     else:
       flags.DEFINE_list(field.name, [str(v) for v in default], help_text,
                         flag_values=flag_values)
+
+
+def parse_flags(argv: list[str], flag_values=flags.FLAGS) -> list[str]:
+  """absl's flag parsing (for `app.run`), with a bad or unknown flag told
+  in one line and exit status 2, like every other input error."""
+  try:
+    return flag_values(argv)
+  except flags.Error as error:
+    print(f"error: {error}; see --helpfull for the flags", file=sys.stderr)
+    sys.exit(2)
 
 
 def config_from_flags(

@@ -16,12 +16,24 @@ import jax
 import jax.numpy as jnp
 from absl import app, flags, logging
 
-from experiments.config_flags import config_from_flags, define_config_flags
+from experiments.config_flags import (
+    config_from_flags,
+    define_config_flags,
+    parse_flags,
+)
+from experiments.interrupt import Interruption, resume_command
 from experiments.logs import quiet_orbax
 from experiments.progress import FitProgress
 from lstm_jax import job, search
 from lstm_jax.config import ConfigError
-from lstm_jax.data import DataError, demo_series, prepare_dataset, read_series
+from lstm_jax.data import (
+    DataError,
+    ReadOptions,
+    demo_series,
+    prepare_dataset,
+    read_series,
+)
+from lstm_jax.data.missing import POLICIES
 from lstm_jax.rundir import RunDirError
 
 define_config_flags()
@@ -32,6 +44,12 @@ flags.DEFINE_string("column", None, "Column to forecast (CSV, Parquet: its "
 flags.DEFINE_list("features", [], "Input columns besides --column (which is "
                   "always one), e.g. open,high,low,close,volume; default: "
                   "--column alone.")
+flags.DEFINE_enum("missing", "error", list(POLICIES), "Missing cells (empty, "
+                  "NaN, null, NA, -): stop with their rows (error), carry the "
+                  "last value forward (ffill), draw a straight line between "
+                  "neighbours (interpolate), or leave their rows out (drop).")
+flags.DEFINE_enum("decimal", ".", [".", ","], "Decimal mark of a CSV's "
+                  "numbers (a comma needs another delimiter, such as ;).")
 flags.DEFINE_string("cache_dir", None, "Where prepared data files are kept; "
                     "default $XDG_CACHE_HOME/lstm_jax or ~/.cache/lstm_jax.")
 flags.DEFINE_string("workdir", None, "Run directory; default runs/<data name>.")
@@ -55,7 +73,8 @@ def _series():
     raise ConfigError("--data is empty; give a file or leave the flag out "
                       "for the demo series")
   return read_series(FLAGS.data, FLAGS.column, tuple(FLAGS.features),
-                     FLAGS.cache_dir and Path(FLAGS.cache_dir))
+                     FLAGS.cache_dir and Path(FLAGS.cache_dir),
+                     ReadOptions(FLAGS.missing, FLAGS.decimal))
 
 
 def _recurrent_rate(units: int = 128, batch: int = 256,
@@ -107,6 +126,8 @@ def main(argv):
     data, notes = prepare_dataset(series, config, explicit)
     for note in notes:
       logging.info("%s", note)
+    if series.gap_note():
+      logging.warning("%s", series.gap_note())
     if FLAGS.dry_run:
       _print_plan(data)
       return
@@ -115,19 +136,23 @@ def main(argv):
                       str(workdir.absolute().parent / ".jax_cache"))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     progress = FitProgress()
-    try:
-      job.run(data, workdir, FLAGS.phase, fit_progress=progress)
-    finally:
-      progress.close()
+    with Interruption() as interruption:
+      try:
+        job.run(data, workdir, FLAGS.phase, fit_progress=progress,
+                stop=interruption)
+      finally:
+        progress.close()
   except (ConfigError, DataError, RunDirError) as error:
+    if logging.get_verbosity() > logging.INFO:
+      logging.exception("the error in full")
     print(f"error: {error}", file=sys.stderr)
     sys.exit(2)
   except KeyboardInterrupt:
-    print("interrupted: run the same command again to resume from the last "
-          "checkpoint", file=sys.stderr)
+    print("interrupted; finished results and the last checkpoint are saved. "
+          f"To resume: {resume_command()}", file=sys.stderr)
     sys.exit(130)
   logging.info("results in %s (report.md)", workdir)
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=parse_flags)

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from absl import app, flags
 
+from experiments.config_flags import parse_flags
 from experiments.logs import quiet_orbax
 from lstm_jax import rundir
 from lstm_jax.data import DataError
@@ -60,4 +61,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=parse_flags)

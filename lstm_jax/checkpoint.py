@@ -6,6 +6,8 @@ to use them: the architecture, window length, scaler and the run's settings.
 
 from __future__ import annotations
 
+import contextlib
+import re
 import shutil
 import time
 from pathlib import Path
@@ -13,14 +15,33 @@ from typing import Any
 
 import orbax.checkpoint as ocp
 
-from lstm_jax.rundir import RunDirError
+from lstm_jax.rundir import RunDirError, write_error
+
+
+@contextlib.contextmanager
+def _writing(directory: Path):
+  """A failed write (a full disk, a size limit) as one RunDirError. Orbax
+  wraps the system's error in a ValueError naming its code; the checkpoint
+  was being written under a temporary name, so the previous one stands."""
+  try:
+    yield
+  except OSError as error:
+    raise write_error(directory, error) from None
+  except ValueError as error:
+    found = re.search(r"Failed to write [^:]*: ([^\[]+)\[os_error_code", str(error))
+    if found is None:
+      raise
+    raise write_error(directory, OSError(found.group(1).strip())) from None
 
 
 def save_model(directory: Path, params, meta: dict) -> None:
   """Saves a model as the newest checkpoint; older ones go once it is
   complete (a refit after a widened grid replaces the previous model)."""
-  options = ocp.CheckpointManagerOptions(max_to_keep=1)
-  with ocp.CheckpointManager(directory.absolute(), options=options) as manager:
+  options = ocp.CheckpointManagerOptions(
+      max_to_keep=1, cleanup_tmp_directories=True,
+      enable_async_checkpointing=False)
+  with _writing(directory), ocp.CheckpointManager(
+      directory.absolute(), options=options) as manager:
     step = (manager.latest_step() or 0) + 1
     manager.save(step, args=ocp.args.Composite(
         params=ocp.args.StandardSave(params),
@@ -84,10 +105,11 @@ class LoopCheckpoints:
             and time.monotonic() - self._last_time >= self.every_seconds))
 
   def save(self, step: int, tree, record: dict) -> None:
-    self._manager.save(step, args=ocp.args.Composite(
-        state=ocp.args.StandardSave(tree), record=ocp.args.JsonSave(record)),
-        force=True)
-    self._manager.wait_until_finished()
+    with _writing(self.directory):
+      self._manager.save(step, args=ocp.args.Composite(
+          state=ocp.args.StandardSave(tree),
+          record=ocp.args.JsonSave(record)), force=True)
+      self._manager.wait_until_finished()
     self._last_step, self._last_time = step, time.monotonic()
 
   def close(self) -> None:

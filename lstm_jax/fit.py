@@ -59,13 +59,16 @@ def is_current(workdir: Path, files: FitFiles = SELECTED) -> bool:
 
 def run_fit(data: Dataset, workdir: Path,
             progress: Callable[[dict], None] | None = None,
-            files: FitFiles = SELECTED) -> dict:
+            files: FitFiles = SELECTED,
+            stop: Callable[[], bool] | None = None) -> dict:
   """Trains with early stopping on the validation split; saves the best.
 
   `progress`, when given, receives dicts (epoch, epochs, step, steps,
   batch_size, loss: the epoch's mean training loss so far) after every
   training segment, for a display. `files` says which configuration is
-  fitted (the selected one or the runner-up) and where results go.
+  fitted (the selected one or the runner-up) and where results go. When
+  `stop()` turns true, the fit saves where it stands and raises
+  train.Interrupted.
   """
   path = workdir / files.selection
   if not path.exists():
@@ -112,11 +115,13 @@ def run_fit(data: Dataset, workdir: Path,
   checkpoints = LoopCheckpoints(
       states / key, keep=3, every_steps=config.checkpoint_steps,
       every_seconds=config.checkpoint_minutes * 60)
-  result = train_variants(
-      model, loader, val, [variant], config, checkpoints=checkpoints,
-      on_epoch=log_epoch, on_progress=on_progress)
-  if result.best_epoch[0] == 0:
+  try:
+    result = train_variants(
+        model, loader, val, [variant], config, checkpoints=checkpoints,
+        on_epoch=log_epoch, on_progress=on_progress, stop=stop)
+  finally:
     checkpoints.close()
+  if result.best_epoch[0] == 0:
     raise rundir.RunDirError(
         f"{workdir}: the final fit{label} diverged in epoch "
         f"{result.diverged_epoch[0]}; lower --learning_rates")
@@ -145,7 +150,6 @@ def run_fit(data: Dataset, workdir: Path,
       best_epoch=summary["best_epoch"], best_val_loss=summary["best_val_loss"])
   save_model(workdir / files.checkpoints, unstack(result.best_params, 0), meta)
   rundir.write_json(workdir / files.summary, summary)
-  checkpoints.close()
   shutil.rmtree(states, ignore_errors=True)
   return summary
 

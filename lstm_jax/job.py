@@ -7,7 +7,6 @@ each can be run or re-run alone.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import time
 from pathlib import Path
 
@@ -34,9 +33,11 @@ def identity(data: Dataset) -> dict:
 
 
 def run(data: Dataset, workdir: Path, phase: str = "all",
-        fit_progress=None) -> dict:
+        fit_progress=None, stop=None) -> dict:
   """Runs `phase` (or all phases in order); returns the seconds of each.
-  `fit_progress` is the final fit's progress display (see `run_fit`)."""
+  `fit_progress` is the final fit's progress display (see `run_fit`);
+  `stop()` turning true ends training at its next segment end, saved (see
+  `train_variants`)."""
   phases = PHASES if phase == "all" else (phase,)
   _check_inputs(workdir, phases[0])
   rundir.claim(workdir, identity(data))
@@ -48,9 +49,7 @@ def run(data: Dataset, workdir: Path, phase: str = "all",
     started = time.perf_counter()
     logging.info("phase %s: starting", name)
     work = _PHASE_FUNCTIONS[name]
-    if name == "fit":
-      work = functools.partial(work, progress=fit_progress)
-    if work(data, workdir):  # False: all done before
+    if work(data, workdir, progress=fit_progress, stop=stop):  # False: done
       timings[name] = round(time.perf_counter() - started, 2)
       rundir.write_json(timings_path, timings)
     logging.info("phase %s: done in %.1fs", name,
@@ -71,8 +70,9 @@ def _check_inputs(workdir: Path, phase: str) -> None:
           f"{workdir / name}: missing; run --phase={before} first")
 
 
-def _search(data: Dataset, workdir: Path) -> bool:
-  trained = search.run_search(data, workdir)
+def _search(data: Dataset, workdir: Path, progress=None, stop=None) -> bool:
+  del progress  # the search logs a line per cell instead
+  trained = search.run_search(data, workdir, stop)
   for _ in range(data.config.auto_expand):
     selected = rundir.read_json(workdir / "selected.json")
     wider = search.widened(data.config, selected)
@@ -82,18 +82,18 @@ def _search(data: Dataset, workdir: Path) -> bool:
                  "units %s, layers %s", ",".join(map(str, wider.units)),
                  ",".join(map(str, wider.layers)))
     data = dataclasses.replace(data, config=wider)
-    trained += search.run_search(data, workdir)
+    trained += search.run_search(data, workdir, stop)
   return trained > 0
 
 
-def _fit(data: Dataset, workdir: Path, progress=None) -> bool:
+def _fit(data: Dataset, workdir: Path, progress=None, stop=None) -> bool:
   """Fits the selected configuration and, with --compare_runner_up, the
   runner-up; a fit done before for the same configuration is kept."""
   trained = False
   if is_current(workdir, SELECTED):
     logging.info("fit of the selected configuration done before, skipped")
   else:
-    run_fit(data, workdir, progress)
+    run_fit(data, workdir, progress, stop=stop)
     trained = True
   if not (data.config.compare_runner_up
           and (workdir / RUNNER_UP.selection).exists()):
@@ -107,13 +107,14 @@ def _fit(data: Dataset, workdir: Path, progress=None) -> bool:
                runner_up["units"], runner_up["layers"], runner_up["dropout"],
                runner_up["learning_rate"])
   try:
-    run_fit(data, workdir, progress, RUNNER_UP)
+    run_fit(data, workdir, progress, RUNNER_UP, stop)
   except rundir.RunDirError as error:  # diverged: the winner's fit stands
     logging.warning("%s; the report compares no runner-up", error)
   return True
 
 
-def _evaluate(data: Dataset, workdir: Path) -> bool:
+def _evaluate(data: Dataset, workdir: Path, progress=None, stop=None) -> bool:
+  del progress, stop  # seconds long, without a training loop
   result = evaluate.forecast_test(data, workdir)
   metrics = evaluate.test_metrics(data, result)
   report.write_report(workdir, metrics, result)

@@ -10,7 +10,13 @@ import numpy as np
 
 from lstm_jax import rundir
 from lstm_jax.checkpoint import load_model
-from lstm_jax.data import DataError, Scaler, demo_series, read_series
+from lstm_jax.data import (
+    DataError,
+    ReadOptions,
+    Scaler,
+    demo_series,
+    read_series,
+)
 from lstm_jax.data.dataset import model_values
 from lstm_jax.evaluate import to_levels
 from lstm_jax.model import LSTMForecaster
@@ -26,12 +32,14 @@ def forecast(workdir: Path, data: str | None = None,
                              "the run's fit first (--phase=fit)")
   params, meta = load_model(workdir / "checkpoints")
   features = tuple(meta.get("features") or (meta["column"],))
+  summary = rundir.read_json(workdir / "data_summary.json")
+  options = ReadOptions(**summary.get("read_options", {}))  # as the run read
   if data is None:
-    source = rundir.read_json(workdir / "data_summary.json")["source"]
-    series = (read_series(source, meta["column"], features, cache_dir)
-              if Path(source).exists() else demo_series())
+    series = (read_series(summary["source"], meta["column"], features,
+                          cache_dir, options)
+              if Path(summary["source"]).exists() else demo_series())
   else:
-    series = read_series(data, meta["column"], features, cache_dir)
+    series = read_series(data, meta["column"], features, cache_dir, options)
   length, horizon = meta["sequence_length"], meta["horizon"]
   target = meta.get("target", "level")
   needed = length + (target != "level")

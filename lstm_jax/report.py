@@ -186,9 +186,14 @@ def _save(fig, path: Path) -> None:
   """Written under a temporary name, then renamed: never half a PNG."""
   fig.tight_layout()
   tmp = path.with_name(f".{path.name}.tmp.png")
-  fig.savefig(tmp, dpi=100)
-  plt.close(fig)
-  tmp.replace(path)
+  try:
+    fig.savefig(tmp, dpi=100)
+    tmp.replace(path)
+  except OSError as error:
+    tmp.unlink(missing_ok=True)
+    raise rundir.write_error(path, error) from None
+  finally:
+    plt.close(fig)
 
 
 def _search_rows(workdir: Path) -> list[dict]:

@@ -21,8 +21,13 @@ class RunDirError(ValueError):
 
 
 def write_atomic(path: Path, text: str) -> None:
-  path.parent.mkdir(parents=True, exist_ok=True)
-  fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+  """Writes `path` whole or not at all; a full disk is a RunDirError that
+  leaves the previous file as it was."""
+  try:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+  except OSError as error:
+    raise write_error(path, error) from None
   try:
     os.chmod(tmp, 0o644)  # mkstemp makes it private; results are to share
     with os.fdopen(fd, "w") as f:
@@ -30,9 +35,21 @@ def write_atomic(path: Path, text: str) -> None:
       f.flush()
       os.fsync(f.fileno())
     os.replace(tmp, path)
+  except OSError as error:
+    Path(tmp).unlink(missing_ok=True)
+    raise write_error(path, error) from None
   except BaseException:
     Path(tmp).unlink(missing_ok=True)
     raise
+
+
+def write_error(path: Path, error: OSError) -> RunDirError:
+  """The one-line error of a write that failed (a full disk, a size limit,
+  permissions): what was written before stays intact."""
+  return RunDirError(
+      f"{path}: could not be written ({error.strerror or error}); free disk "
+      "space or fix the directory, then run the same command again (results "
+      "written before are intact)")
 
 
 def write_json(path: Path, value) -> None:
@@ -54,9 +71,12 @@ def write_csv(path: Path, rows: list[dict], columns: list[str]) -> None:
 
 
 def append_jsonl(path: Path, record: dict) -> None:
-  path.parent.mkdir(parents=True, exist_ok=True)
-  with open(path, "a") as f:
-    f.write(json.dumps(record) + "\n")
+  try:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as f:
+      f.write(json.dumps(record) + "\n")
+  except OSError as error:
+    raise write_error(path, error) from None
 
 
 def claim(workdir: Path, identity: dict) -> None:
@@ -72,11 +92,18 @@ def claim(workdir: Path, identity: dict) -> None:
   except OSError as error:
     raise RunDirError(f"{workdir}: cannot create the run directory "
                       f"({error.strerror}); choose another --workdir") from None
-  if not os.access(workdir, os.W_OK):
-    raise RunDirError(f"{workdir}: not writable; choose another --workdir")
+  try:  # a real write: permissions alone do not tell (root, read-only mounts)
+    fd, probe = tempfile.mkstemp(dir=workdir, prefix=".probe.")
+    os.close(fd)
+    os.unlink(probe)
+  except OSError as error:
+    raise RunDirError(f"{workdir}: not writable ({error.strerror}); choose "
+                      "another --workdir or fix its permissions") from None
   if path.exists():
     previous = read_json(path)
-    changed = sorted(_differences(previous, identity))
+    # The fingerprint is of the rest: naming it too would say nothing.
+    changed = sorted(k for k in _differences(previous, identity)
+                     if k != "fingerprint")
     if changed:
       raise RunDirError(
           f"{workdir}: holds a run with other settings ({', '.join(changed)} "

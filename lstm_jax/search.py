@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import jax
@@ -47,10 +48,11 @@ def state_path(workdir: Path, units: int, layers: int) -> Path:
   return workdir / "search" / f"state_u{units}_l{layers}"
 
 
-def run_cell(data: Dataset, units: int, layers: int,
-             workdir: Path) -> list[dict]:
-  """Trains every variant of one cell, resuming from its last finished
-  epoch; writes and returns one result row per variant."""
+def run_cell(data: Dataset, units: int, layers: int, workdir: Path,
+             stop: Callable[[], bool] | None = None) -> list[dict]:
+  """Trains every variant of one cell, resuming from its last checkpoint;
+  writes and returns one result row per variant. `stop`: see
+  `train_variants`."""
   config = data.config
   loader, val = data.search_data()
   model = LSTMForecaster(units, layers, config.horizon)
@@ -60,8 +62,12 @@ def run_cell(data: Dataset, units: int, layers: int,
   checkpoints = LoopCheckpoints(
       state_path(workdir, units, layers), every_steps=config.checkpoint_steps,
       every_seconds=config.checkpoint_minutes * 60, epoch_ends_only=True)
-  result = train_variants(model, loader, val, cell_variants, config,
-                          checkpoints=checkpoints)
+  try:
+    result = train_variants(model, loader, val, cell_variants, config,
+                            checkpoints=checkpoints, stop=stop)
+  except BaseException:
+    checkpoints.close()
+    raise
   params = parameter_count(unstack(result.best_params, 0))
   rows = [
       dict(units=units, layers=layers, dropout=v.dropout,
@@ -85,9 +91,10 @@ def run_cell(data: Dataset, units: int, layers: int,
   return rows
 
 
-def run_search(data: Dataset, workdir: Path) -> int:
+def run_search(data: Dataset, workdir: Path,
+               stop: Callable[[], bool] | None = None) -> int:
   """Runs every cell not yet on disk, then collects the table; returns how
-  many cells it trained."""
+  many cells it trained. `stop`: see `train_variants`."""
   cells, trained = architectures(data.config), 0
   for index, (units, layers) in enumerate(cells, 1):
     path = cell_path(workdir, units, layers)
@@ -97,7 +104,7 @@ def run_search(data: Dataset, workdir: Path) -> int:
       logging.info("cell %d/%d units=%d layers=%d: done before, skipped",
                    index, len(cells), units, layers)
       continue
-    rows = run_cell(data, units, layers, workdir)
+    rows = run_cell(data, units, layers, workdir, stop)
     trained += 1
     best = min(rows, key=lambda r: _sort_key(r["val_loss"]))
     logging.info(

@@ -29,6 +29,11 @@ from lstm_jax.model import LSTMForecaster
 PREDICT_BATCH = 1024  # windows per forecast step; memory, not results, depends on it
 
 
+class Interrupted(KeyboardInterrupt):
+  """Training stopped on request at a segment end, after saving where it
+  stood (when it had checkpoints): the same call resumes from there."""
+
+
 @flax.struct.dataclass
 class TrainState:
   params: Any
@@ -321,6 +326,7 @@ def train_variants(
     checkpoints: LoopCheckpoints | None = None,
     on_epoch: Callable[[list[dict]], None] | None = None,
     on_progress: Callable[[int, int, float], None] | None = None,
+    stop: Callable[[], bool] | None = None,
 ) -> TrainResult:
   """Trains the variants together; keeps each one's best parameters.
 
@@ -385,15 +391,24 @@ def train_variants(
         **at, history=history,
         seconds=earlier_seconds + time.perf_counter() - started))
 
+  def save_if_due(loop, at, epoch_end: bool = False):
+    """Saves when the cadence says so, or on a stop request (then raises
+    Interrupted)."""
+    stopping = stop is not None and stop()
+    if checkpoints is not None and (
+        stopping or checkpoints.due(at["done"], epoch_end=epoch_end)):
+      save(loop, at)
+    if stopping:
+      raise Interrupted
+
   def segment_end(step, states, losses, healthy, *, loop, at, batches_before):
     done = at["done"] + step - at["step"]
     if on_progress:
       seen = (batches_before + step) * loader.batch_size
       loss = float((loop.epoch_loss[0] + losses[:, 0].sum()) / seen)
       on_progress(at["epoch"], batches_before + step, loss)
-    if checkpoints is not None and checkpoints.due(done):
-      save(loop.replace(states=states, losses=losses, healthy=healthy),
-           {**at, "step": step, "done": done})
+    save_if_due(loop.replace(states=states, losses=losses, healthy=healthy),
+                {**at, "step": step, "done": done})
 
   while at["epoch"] < config.epochs and loop.active.any():
     tick, epoch = time.perf_counter(), at["epoch"]
@@ -420,9 +435,8 @@ def train_variants(
                    loader.windows)
         on_progress(epoch, batches_before + chunk.batches,
                     float(loop.epoch_loss[0]) / seen)
-      if at["chunk"] < len(order) and checkpoints is not None and (
-          checkpoints.due(at["done"])):
-        save(loop, at)
+      if at["chunk"] < len(order):
+        save_if_due(loop, at)
     train_loss = np.asarray(loop.epoch_loss) / loader.windows
     val_loss = np.asarray(eval_loss(loop.states.params, val_rows, val_starts))
     healthy = np.asarray(loop.healthy)
@@ -440,9 +454,7 @@ def train_variants(
         learning_rate=learning_rates(loop.states).tolist()))
     if on_epoch:
       on_epoch(history)
-    if checkpoints is not None and checkpoints.due(at["done"],
-                                                   epoch_end=True):
-      save(loop, at)
+    save_if_due(loop, at, epoch_end=True)
 
   status = ["diverged" if d else "early_stopped" if n < config.epochs else
             "completed"

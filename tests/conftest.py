@@ -32,3 +32,36 @@ def caches(tmp_path_factory):
                     str(tmp_path_factory.mktemp("jax_cache")))
   jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
   yield
+
+
+class _MainRunner:
+  """Runs the grid driver in this process, as `python -m experiments.grid`
+  would with these arguments: (exit status, stderr); `stdout` keeps what
+  the last run printed."""
+
+  def __init__(self, capsys):
+    self.capsys, self.stdout = capsys, ""
+
+  def __call__(self, *argv):
+    from absl import flags
+
+    from experiments import grid as driver
+    from experiments.config_flags import parse_flags
+
+    flags.FLAGS.unparse_flags()
+    try:
+      parse_flags(["grid", *argv])
+      driver.main([])
+      status = 0
+    except SystemExit as done:
+      status = done.code
+    finally:
+      flags.FLAGS.unparse_flags()
+    captured = self.capsys.readouterr()
+    self.stdout = captured.out
+    return status, captured.err
+
+
+@pytest.fixture
+def run_main(capsys):
+  return _MainRunner(capsys)

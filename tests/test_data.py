@@ -146,11 +146,12 @@ def test_npy_one_and_two_dimensional(tmp_path):
     ("price,b\n1,2\n", "prise", r"did you mean --column=price"),
     ("a\n1\nabc\n3\n", "a", r"file line 3: 'abc' is not a number"),
     ("t;a\n1;1\n2;2,5\n", "a", r"file line 3: '2,5' is not a number; the "
-     "decimal separator must be a point"),
+     "file seems to use a decimal comma: pass --decimal=,"),
     ("a,b\n1,2\n3,4,5\n", "a", r"not readable as CSV with delimiter ','.*"
      "Expected 2 columns, got 3"),
-    ("t,a\n1,1\n2,\n3,NaN\n4,5\n", "a", r"missing values \(first at file "
-     r"line 3, 2 in"),
+    ("t,a\n1,1\n2,\n3,NaN\n4,5\n", "a", r"2 missing values \(empty, NaN, "
+     r"null or - cells\) in column 'a' \(2\), first at file lines 3, 4; fill "
+     "them in, or choose --missing=ffill"),
     ("a\n1\ninf\n", "a", r"infinite values \(first at file line 3"),
     ("date,a\n2020-01-02,1\n2020-01-01,2\n", "a", r"time column 'date' goes "
      r"back at file line 3 \(2020-01-02 00:00:00 then 2020-01-01"),

@@ -187,33 +187,6 @@ def test_horizon_target_and_season_run_end_to_end(shared_data, tmp_path):
   assert (meta["horizon"], meta["target"]) == (2, "diff")
 
 
-_last_stdout = [""]  # what the last in-process run printed on stdout
-
-
-@pytest.fixture
-def run_main(capsys):
-  """Runs the driver in this process; returns (exit status, stderr)."""
-  from absl import flags
-
-  from experiments import grid as driver
-
-  def run(*argv):
-    flags.FLAGS.unparse_flags()
-    flags.FLAGS(["grid", *argv])
-    try:
-      driver.main([])
-      status = 0
-    except SystemExit as done:
-      status = done.code
-    finally:
-      flags.FLAGS.unparse_flags()
-    captured = capsys.readouterr()
-    _last_stdout[0] = captured.out
-    return status, captured.err
-
-  return run
-
-
 @pytest.mark.parametrize("argv,message", [
     (["--units_min=64", "--units_max=32"], "--units_min=64 is larger"),
     (["--preset=huge"], "--preset='huge' is unknown"),
@@ -298,7 +271,7 @@ def test_dry_run_prints_the_plan_and_writes_nothing(tmp_path, run_main):
   workdir = tmp_path / "never"
   status, _ = run_main(f"--workdir={workdir}", "--dry_run")
   assert status == 0 and not workdir.exists()
-  out = _last_stdout[0]
+  out = run_main.stdout
   lines = [line.split() for line in out.splitlines()[2:6]]
   # Demo grid: units 16, 32 x layers 1, 2; 4H(I + H + 1) per layer + head.
   assert [(int(r[0]), int(r[1]), int(r[2])) for r in lines] == [

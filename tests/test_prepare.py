@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from lstm_jax.data import DataError, read_series
+from lstm_jax.data import DataError, ReadOptions, read_series
 from lstm_jax.data.prepare import prepare
 
 CSV = ("timestamp,open,high,low,close,volume\n"
@@ -138,3 +138,93 @@ def test_an_unwritable_cache_is_named(tmp_path):
   blocker.write_text("")
   with pytest.raises(DataError, match="cannot create the cache directory"):
     prepare(str(source), "close", (), blocker / "cache")
+
+
+def _with_gaps(rows: int, seed: int = 0):
+  """Two columns with runs of missing cells (NaN), some at the very start
+  and the very end."""
+  rng = np.random.default_rng(seed)
+  values = np.round(rng.normal(size=(rows, 2)), 4)
+  holes = rng.random((rows, 2)) < 0.05
+  holes[:3, 0] = holes[-2:, 1] = True  # nothing before / after these
+  holes[5000:5400, 1] = True  # a run longer than a block
+  values[holes] = np.nan
+  return values
+
+
+def _reference(values: np.ndarray, policy: str) -> np.ndarray:
+  """The policies on the whole array at once."""
+  out = values.copy()
+  rows = np.arange(len(out))
+  for col in range(out.shape[1]):
+    known = ~np.isnan(out[:, col])
+    if policy == "interpolate":
+      filled = np.interp(rows, rows[known], out[known, col])
+      filled[(rows < rows[known][0]) | (rows > rows[known][-1])] = np.nan
+    else:  # ffill
+      filled = out[:, col].copy()
+      for r in range(1, len(filled)):
+        if np.isnan(filled[r]):
+          filled[r] = filled[r - 1]
+    out[:, col] = filled
+  return out[~np.isnan(out).any(axis=1)]
+
+
+@pytest.mark.parametrize("policy", ["ffill", "interpolate", "drop"])
+def test_missing_values_are_filled_across_block_seams(tmp_path, monkeypatch,
+                                                      policy):
+  import lstm_jax.data.prepare as module
+  monkeypatch.setattr(module, "BLOCK_BYTES", 4096)  # about 250 rows a block
+  values = _with_gaps(20000)
+  text = "\n".join(",".join("" if np.isnan(v) else f"{v}" for v in row)
+                   for row in values)
+  source = tmp_path / "holes.csv"
+  source.write_text("a,b\n" + text + "\n")
+  series = read_series(str(source), "a", ("b",), tmp_path / "cache",
+                       ReadOptions(missing=policy))
+  expected = (values[~np.isnan(values).any(axis=1)] if policy == "drop"
+              else _reference(values, policy))
+  np.testing.assert_allclose(series.values, expected.astype(np.float32),
+                             rtol=1e-6)
+  stats = series.meta["missing"]
+  assert stats["cells"] == int(np.isnan(values).sum())
+  assert stats["rows_dropped"] == len(values) - len(expected)
+
+
+def test_missing_values_keep_their_times_and_tokens(tmp_path):
+  source = tmp_path / "m.csv"
+  source.write_text("date,a\n2024-01-01,1\n2024-01-02,-\n2024-01-03,NA\n"
+                    "2024-01-04,4\n2024-01-05,null\n")
+  kept = read_series(str(source), "a", (), tmp_path / "cache",
+                     ReadOptions(missing="interpolate"))
+  np.testing.assert_array_equal(kept.values[:, 0], [1, 2, 3, 4])
+  assert kept.time_at(3) == "2024-01-04 00:00:00"  # the last row is dropped
+  dropped = read_series(str(source), "a", (), tmp_path / "cache",
+                        ReadOptions(missing="drop"))
+  np.testing.assert_array_equal(dropped.values[:, 0], [1, 4])
+  assert [dropped.time_at(i) for i in range(2)] == [
+      "2024-01-01 00:00:00", "2024-01-04 00:00:00"]
+  assert dropped.meta["rows"] == 2
+  assert dropped.meta["read_options"] == {"missing": "drop", "decimal": "."}
+
+
+def test_a_decimal_comma_is_read_when_asked(tmp_path):
+  source = tmp_path / "comma.csv"
+  source.write_text("date;price\n2024.01.01 00:00;1,5\n2024.01.02 00:00;-2,25"
+                    "\n")
+  series = read_series(str(source), "price", (), tmp_path / "cache",
+                       ReadOptions(decimal=","))
+  np.testing.assert_array_equal(series.values[:, 0], [1.5, -2.25])
+  with pytest.raises(DataError, match="pass --decimal=,"):
+    read_series(str(source), "price", (), tmp_path / "cache")
+  points = tmp_path / "points.csv"
+  points.write_text("a;b\n1.5;2\n")
+  with pytest.raises(DataError, match="with --decimal=, the decimal mark "
+                     "must be a comma"):
+    read_series(str(points), "a", (), tmp_path / "cache",
+                ReadOptions(decimal=","))
+  clash = tmp_path / "clash.csv"
+  clash.write_text("a,b\n1,2\n")
+  with pytest.raises(DataError, match="is also the file's delimiter"):
+    read_series(str(clash), "a", (), tmp_path / "cache",
+                ReadOptions(decimal=","))

@@ -11,6 +11,7 @@ from lstm_jax.config import Variant, make_config
 from lstm_jax.data import WindowLoader, Windows
 from lstm_jax.model import LSTMForecaster
 from lstm_jax.train import (
+  Interrupted,
   SegmentSizer,
   create_train_states,
   epoch_batches,
@@ -196,12 +197,13 @@ def _data(series, train_windows, val_starts, chunk_windows=10**6):
   return loader, Windows(host, np.asarray(val_starts, np.int32), 0)
 
 
-def _train(variants, config, checkpoints=None, chunk_windows=10**6):
+def _train(variants, config, checkpoints=None, chunk_windows=10**6,
+           stop=None):
   series, starts, model, _, _ = _setup(1)
   loader, val = _data(series, 80, np.asarray(starts[80:120]) + 40,
                       chunk_windows)
   return train_variants(model, loader, val, variants, config,
-                        checkpoints=checkpoints)
+                        checkpoints=checkpoints, stop=stop)
 
 
 def test_learning_rates_and_seeds_are_variants_like_dropout(highest_precision):
@@ -329,3 +331,26 @@ def test_the_optimizer_is_adam_with_the_flags_applied(settings, reference):
     for g in grads:
       c, plain_state = plain.update(g, plain_state, params)
     assert not np.allclose(a["w"], c["w"])
+
+
+@pytest.mark.parametrize("asked_after", [1, 3, 6])  # segment, chunk, epoch end
+def test_a_stop_request_saves_at_the_next_segment_end_and_resumes(
+    tmp_path, asked_after):
+  # 2 epochs of 3 chunks (4, 4, 3 steps), segments of 2 steps: the request
+  # is seen at a segment end, a chunk end or an epoch end.
+  variants = _variants([0.0, 0.3])
+  config = _config(epochs=2, segment_steps=2)
+  whole = _train(variants, config, chunk_windows=30)
+  polls = []
+
+  def stop():
+    polls.append(1)
+    return len(polls) >= asked_after
+
+  rare = dict(every_steps=10**6, every_seconds=10**6)  # saves on request only
+  with pytest.raises(Interrupted):
+    _train(variants, config, LoopCheckpoints(tmp_path, **rare), 30, stop)
+  resumed = LoopCheckpoints(tmp_path, **rare)
+  _, record = resumed.restore(None)
+  assert 0 < record["done"] < 2 * 11  # it stopped part way, saved there
+  _assert_same_result(whole, _train(variants, config, resumed, 30))

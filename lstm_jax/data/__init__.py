@@ -2,12 +2,12 @@
 
 from lstm_jax.data.dataset import Dataset, Windows, prepare_dataset
 from lstm_jax.data.errors import DataError
-from lstm_jax.data.io import Series, demo_series, read_series
+from lstm_jax.data.io import ReadOptions, Series, demo_series, read_series
 from lstm_jax.data.loader import Chunk, WindowLoader
 from lstm_jax.data.split import Scaler, Splits, split_rows, window_starts
 
 __all__ = [
-    "Chunk", "DataError", "Dataset", "Scaler", "Series", "Splits",
+    "Chunk", "DataError", "Dataset", "ReadOptions", "Scaler", "Series", "Splits",
     "WindowLoader", "Windows", "demo_series", "prepare_dataset", "read_series",
     "split_rows", "window_starts",
 ]

@@ -161,6 +161,8 @@ class Dataset:
     if series.meta:
       summary["time_gaps"] = {k: series.meta[k] for k in (
           "time_step_seconds", "gaps", "largest_gap_seconds")}
+      summary["missing"] = series.meta["missing"]
+      summary["read_options"] = series.meta["read_options"]
     return summary
 
 

@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 
 from lstm_jax.data.errors import DataError
-from lstm_jax.data.prepare import prepare
+from lstm_jax.data.prepare import ReadOptions, prepare
 
-__all__ = ["DataError", "Series", "demo_series", "read_series"]
+__all__ = ["DataError", "ReadOptions", "Series", "demo_series", "read_series"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,17 +48,36 @@ class Series:
   def rows(self) -> int:
     return int(self.values.shape[0])
 
+  def gap_note(self) -> str | None:
+    """One line on the gaps in the time index, or None when it has none."""
+    meta = self.meta or {}
+    if not meta.get("gaps"):
+      return None
+    step, largest = meta["time_step_seconds"], meta["largest_gap_seconds"]
+    gaps = f"{meta['gaps']} gap" + ("s" if meta["gaps"] > 1 else "")
+    return (f"{self.source}: {gaps} in the time index (usual "
+            f"step {_duration(step)}, largest gap {_duration(largest)}); "
+            "windows read across them, as is normal for market closures")
+
   def time_at(self, row: int) -> str | None:
     if self.times is None:
       return None
     return str(np.datetime64(int(self.times[row]), "s")).replace("T", " ")
 
 
+def _duration(seconds: int) -> str:
+  days, rest = divmod(int(seconds), 86400)
+  clock = str(np.timedelta64(rest, "s").astype("timedelta64[s]").item())
+  return f"{days} d {clock}" if days else clock
+
+
 def read_series(path: str, column: str | None, features: tuple[str, ...] = (),
-                cache_dir: Path | None = None) -> Series:
+                cache_dir: Path | None = None,
+                options: ReadOptions | None = None) -> Series:
   """`column` (the target) and `features` of a CSV (any delimiter, `.gz`
-  too), Parquet or `.npy` file, through its prepared, memory-mapped form."""
-  prepared = prepare(path, column, tuple(features), cache_dir)
+  too), Parquet or `.npy` file, through its prepared, memory-mapped form;
+  `options` say how missing values and decimal marks are read."""
+  prepared = prepare(path, column, tuple(features), cache_dir, options)
   meta = prepared.meta
   return Series(prepared.values, tuple(meta["columns"]), path, meta["hash"],
                 prepared.times, meta, prepared.release)

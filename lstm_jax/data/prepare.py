@@ -33,9 +33,17 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from lstm_jax.data.errors import DataError
+from lstm_jax.data.missing import (
+    NULL_TOKENS,
+    POLICIES,
+    Block,
+    MissingStats,
+    check_values,
+    handle_missing,
+)
 
 # Bump when the prepared layout changes: older cache entries are then rebuilt.
-FORMAT = 1
+FORMAT = 2
 # A time column found under one of these names (any case) labels the rows.
 TIME_COLUMN_NAMES = ("date", "datetime", "time", "timestamp")
 TIME_FORMATS = (
@@ -86,15 +94,39 @@ def map_npy(path: Path) -> tuple[np.ndarray, mmap.mmap]:
   return array, mapped
 
 
+@dataclasses.dataclass(frozen=True)
+class ReadOptions:
+  """How a file's cells are read: `missing`, what to do with missing values
+  (one of missing.POLICIES); `decimal`, a CSV's decimal mark."""
+
+  missing: str = "error"
+  decimal: str = "."
+
+  def __post_init__(self):
+    if self.missing not in POLICIES:
+      raise DataError(f"--missing={self.missing} is unknown; choose one of "
+                      f"{', '.join(POLICIES)}")
+    if self.decimal not in (".", ","):
+      raise DataError(f"--decimal={self.decimal} is unknown; choose . or ,")
+
+
 def prepare(path: str, column: str | None, features: tuple[str, ...] = (),
-            cache_dir: Path | None = None) -> Prepared:
+            cache_dir: Path | None = None,
+            options: ReadOptions | None = None) -> Prepared:
   """The prepared form of `column` (the target) and `features` of `path`,
   from the cache when it is current, else made now."""
+  options = options or ReadOptions()
   source = Path(path)
   if not source.exists():
     raise DataError(f"{path}: no such file; check the --data path")
   if source.is_dir():
     raise DataError(f"{path}: is a directory; give the data file inside it")
+  try:
+    with open(source, "rb"):
+      pass
+  except OSError as error:
+    raise DataError(f"{path}: cannot be read ({error.strerror}); check its "
+                    "permissions or copy it somewhere readable") from None
   cache = Path(cache_dir) if cache_dir else default_cache_dir()
   try:
     cache.mkdir(parents=True, exist_ok=True)
@@ -103,8 +135,8 @@ def prepare(path: str, column: str | None, features: tuple[str, ...] = (),
                     f"({error.strerror}); choose another --cache_dir") from None
   stat = source.stat()
   key = hashlib.sha256(json.dumps(
-      [FORMAT, str(source.resolve()), column, list(features)]).encode()
-  ).hexdigest()[:12]
+      [FORMAT, str(source.resolve()), column, list(features),
+       dataclasses.astuple(options)]).encode()).hexdigest()[:12]
   stem = cache / f"{source.name.split('.')[0]}-{key}"
   meta_path = stem.with_suffix(".json")
   if meta_path.exists():
@@ -116,10 +148,11 @@ def prepare(path: str, column: str | None, features: tuple[str, ...] = (),
   elif path.endswith((".parquet", ".pq")):
     reader = _parquet_blocks(path, column, features)
   else:
-    reader = _csv_blocks(path, column, features)
-  meta = _write(stem, reader, path)
+    reader = _csv_blocks(path, column, features, options.decimal)
+  meta = _write(stem, reader, path, options.missing)
   meta.update(source=str(source.resolve()), size=stat.st_size,
-              mtime_ns=stat.st_mtime_ns, format=FORMAT)
+              mtime_ns=stat.st_mtime_ns, format=FORMAT,
+              read_options=dataclasses.asdict(options))
   _write_text(meta_path, json.dumps(meta, indent=2) + "\n")
   return _open(stem, meta)
 
@@ -134,62 +167,81 @@ def _open(stem: Path, meta: dict) -> Prepared:
 
 
 @dataclasses.dataclass
-class _Block:
-  values: np.ndarray  # [n, features]
-  times: np.ndarray | None  # [n] int64 seconds
-  first_row: int  # the block's first data row in the file (0-based)
-
-
-@dataclasses.dataclass
 class _Reader:
   columns: list[str]
   time_column: str | None
-  blocks: Iterator[_Block]
+  blocks: Iterator[Block]  # first_row: the block's first data row (0-based)
   header_lines: int = 0  # CSV: data row r is file line r + 2
 
+  def where(self, row: int) -> str:
+    if self.header_lines:
+      return f"file line {row + self.header_lines + 1}"
+    return f"row {row}"
 
-def _where(reader: _Reader, row: int) -> str:
-  if reader.header_lines:
-    return f"file line {row + reader.header_lines + 1}"
-  return f"row {row}"
+
+class _TimeIndex:
+  """Checks a time column block by block (strictly increasing) and counts
+  its gaps: steps longer than the usual (median) step of the first block."""
+
+  def __init__(self, reader: _Reader, path: str):
+    self.reader, self.path = reader, path
+    self.last = self.step = None
+    self.gaps = self.largest = None
+
+  def check(self, stamps: np.ndarray, first_row: int) -> None:
+    joined = stamps if self.last is None else np.concatenate(
+        [[self.last], stamps])
+    _check_order(joined, first_row - (self.last is not None), self.reader,
+                 self.path)
+    diffs = np.diff(joined)
+    if self.step is None and diffs.size:
+      self.step, self.gaps, self.largest = int(np.median(diffs)), 0, 0
+    if diffs.size:
+      self.gaps += int((diffs > self.step).sum())
+      self.largest = max(self.largest, int(diffs.max()))
+    self.last = int(stamps[-1]) if stamps.size else self.last
 
 
-def _write(stem: Path, reader: _Reader, path: str) -> dict:
-  """Streams the blocks into `stem`.npy (and .times.npy); returns meta."""
+def _checked(reader: _Reader, path: str, index: _TimeIndex
+             ) -> Iterator[Block]:
+  for block in reader.blocks:
+    check_values(block, reader.columns, path, reader.where)
+    if block.times is not None:
+      block.times = np.ascontiguousarray(block.times, np.int64)
+      index.check(block.times, block.first_row)
+    yield block
+
+
+def _write(stem: Path, reader: _Reader, path: str, missing: str) -> dict:
+  """Streams the blocks, checked and with missing values handled, into
+  `stem`.npy (and .times.npy); returns meta."""
   digest, rows = hashlib.sha256(), 0
-  step = gaps = largest = None
   first_time = last_time = None
   width = len(reader.columns)
+  index, stats = _TimeIndex(reader, path), MissingStats(missing)
+  blocks = handle_missing(_checked(reader, path, index), missing,
+                          reader.columns, path, reader.where, stats)
   values_tmp = _temporary(stem.with_suffix(".npy"))
   times_tmp = _temporary(stem.with_suffix(".times.npy"))
   try:
     with open(values_tmp, "wb") as out, open(times_tmp, "wb") as times_out:
       out.write(b"\0" * _NPY_HEADER)
       times_out.write(b"\0" * _NPY_HEADER)
-      for block in reader.blocks:
-        _check_finite(block, reader, path)
+      for block in blocks:
         data = np.ascontiguousarray(block.values, np.float32)
         out.write(data.tobytes())
         digest.update(data.tobytes())
-        if block.times is not None:
-          stamps = np.ascontiguousarray(block.times, np.int64)
-          joined = stamps if last_time is None else np.concatenate(
-              [[last_time], stamps])
-          _check_order(joined, block.first_row - (last_time is not None),
-                       reader, path)
-          diffs = np.diff(joined)
-          if step is None and diffs.size:
-            step, gaps, largest = int(np.median(diffs)), 0, 0
-          if diffs.size:
-            gaps += int((diffs > step).sum())
-            largest = max(largest, int(diffs.max()))
-          first_time = int(stamps[0]) if first_time is None else first_time
-          last_time = int(stamps[-1]) if stamps.size else last_time
-          times_out.write(stamps.tobytes())
+        if block.times is not None and block.times.size:
+          first_time = int(block.times[0]) if first_time is None else (
+              first_time)
+          last_time = int(block.times[-1])
+          times_out.write(block.times.tobytes())
         rows += data.shape[0]
       if rows == 0:
         raise DataError(f"{path}: a header but no rows; give at least one "
-                        "data row")
+                        "data row" if not stats.rows_dropped else
+                        f"{path}: every row has a missing value; nothing is "
+                        "left to train on")
       _finish_npy(out, (rows, width), "<f4")
       _finish_npy(times_out, (rows,), "<i8")
       for f in (out, times_out):
@@ -205,7 +257,8 @@ def _write(stem: Path, reader: _Reader, path: str) -> dict:
       columns=reader.columns, rows=rows,
       time_column=reader.time_column if first_time is not None else None,
       first_time=_label(first_time), last_time=_label(last_time),
-      time_step_seconds=step, gaps=gaps, largest_gap_seconds=largest,
+      time_step_seconds=index.step, gaps=index.gaps,
+      largest_gap_seconds=index.largest, missing=stats.to_dict(),
       hash=digest.hexdigest()[:16])
 
 
@@ -242,19 +295,6 @@ def _label(seconds: int | None) -> str | None:
   return str(np.datetime64(seconds, "s")).replace("T", " ")
 
 
-def _check_finite(block: _Block, reader: _Reader, path: str) -> None:
-  bad = ~np.isfinite(block.values)
-  if not bad.any():
-    return
-  row, col = (int(i) for i in np.argwhere(bad)[0])
-  count = int(bad[:, col].sum())
-  kind = "missing" if np.isnan(block.values[row, col]) else "infinite"
-  raise DataError(
-      f"{path}: column {reader.columns[col]!r} has {kind} values (first at "
-      f"{_where(reader, block.first_row + row)}, {count} in that part of the "
-      "file); fill or remove them")
-
-
 def _check_order(stamps: np.ndarray, first_row: int, reader: _Reader,
                  path: str) -> None:
   """stamps[0] is data row `first_row`; each must be later than the last."""
@@ -265,7 +305,7 @@ def _check_order(stamps: np.ndarray, first_row: int, reader: _Reader,
   verb = "repeats" if stamps[i + 1] == stamps[i] else "goes back"
   raise DataError(
       f"{path}: time column {reader.time_column!r} {verb} at "
-      f"{_where(reader, first_row + i + 1)} ({_label(int(stamps[i]))} then "
+      f"{reader.where(first_row + i + 1)} ({_label(int(stamps[i]))} then "
       f"{_label(int(stamps[i + 1]))}); sort the rows by time and drop "
       "duplicates")
 
@@ -337,8 +377,13 @@ def _time_format(values: list[str]) -> str | None:
   return None
 
 
-def _csv_blocks(path: str, column: str | None, features) -> _Reader:
+def _csv_blocks(path: str, column: str | None, features,
+                decimal: str = ".") -> _Reader:
   names, delimiter, sample = _sample(path)
+  if decimal == delimiter:
+    raise DataError(f"{path}: --decimal={decimal} is also the file's "
+                    "delimiter; a decimal comma needs another delimiter "
+                    "(such as ;)")
   wanted = _wanted(path, names, column, features)
   time_name = _time_column(names, wanted)
   fmt = None
@@ -352,7 +397,7 @@ def _csv_blocks(path: str, column: str | None, features) -> _Reader:
 
   def problem(error):
     return DataError(_csv_problem(path, delimiter, wanted, error, time_name,
-                                  fmt))
+                                  fmt, decimal))
 
   try:
     stream = pacsv.open_csv(
@@ -360,7 +405,8 @@ def _csv_blocks(path: str, column: str | None, features) -> _Reader:
         parse_options=pacsv.ParseOptions(delimiter=delimiter),
         convert_options=pacsv.ConvertOptions(
             include_columns=wanted + ([time_name] if time_name else []),
-            column_types=types, timestamp_parsers=[fmt] if fmt else None))
+            column_types=types, timestamp_parsers=[fmt] if fmt else None,
+            null_values=["", *NULL_TOKENS], decimal_point=decimal))
   except pa.ArrowInvalid as error:
     raise problem(error) from None
 
@@ -379,9 +425,15 @@ def _csv_blocks(path: str, column: str | None, features) -> _Reader:
                (0, len(wanted)))
       times = None
       if time_name:
-        times = batch.column(time_name).cast(pa.int64()).to_numpy(
-            zero_copy_only=False)
-      yield _Block(values, times, row)
+        stamps = batch.column(time_name)
+        if stamps.null_count:
+          empty = int(np.flatnonzero(
+              stamps.is_null().to_numpy(zero_copy_only=False))[0])
+          raise DataError(
+              f"{path}: time column {time_name!r} is empty at file line "
+              f"{row + empty + 2}; fill in that row's time or remove the row")
+        times = stamps.cast(pa.int64()).to_numpy(zero_copy_only=False)
+      yield Block(values, times, row)
       row += batch.num_rows
 
   return _Reader(wanted, time_name, blocks(), header_lines=1)
@@ -389,7 +441,7 @@ def _csv_blocks(path: str, column: str | None, features) -> _Reader:
 
 def _csv_problem(path: str, delimiter: str, wanted: list[str],
                  error: Exception, time_name: str | None,
-                 fmt: str | None) -> str:
+                 fmt: str | None, decimal: str = ".") -> str:
   """Names the first cell that is not a number, or not a time like the first
   rows' (the error path: reads the columns again as text)."""
   for name in wanted + ([time_name] if time_name else []):
@@ -413,15 +465,26 @@ def _csv_problem(path: str, delimiter: str, wanted: list[str],
                 "first rows); fix that row")
       continue
     for row, text in enumerate(table[name].to_pylist()):
+      if text is None or text.strip() in ("", *NULL_TOKENS):
+        continue  # missing, not wrong
       try:
-        float(text if text not in (None, "") else "nan")
+        if decimal != "." and "." in text:
+          raise ValueError  # a point where the mark is a comma
+        float(text.replace(decimal, "."))
       except ValueError:
-        hint = ("; the decimal separator must be a point"
-                if text.replace(",", "", 1).strip().lstrip("-").isdigit()
-                else "; fix or remove that row")
         return (f"{path}: column {name!r}, file line {row + 2}: {text!r} is "
-                f"not a number{hint}")
+                f"not a number{_number_hint(text, decimal)}")
   return f"{path}: not readable as CSV ({str(error).splitlines()[0]})"
+
+
+def _number_hint(text: str, decimal: str) -> str:
+  digits = text.strip().lstrip("-")
+  if decimal == "." and digits.replace(",", "", 1).isdigit():
+    return ("; the file seems to use a decimal comma: pass --decimal=, (or "
+            "write decimal points)")
+  if decimal == "," and digits.replace(".", "", 1).isdigit():
+    return "; with --decimal=, the decimal mark must be a comma"
+  return "; fix or remove that row"
 
 
 # Parquet
@@ -455,7 +518,7 @@ def _parquet_blocks(path: str, column: str | None, features) -> _Reader:
       if time_name:
         times = batch.column(time_name).cast(pa.timestamp("s")).cast(
             pa.int64()).to_numpy(zero_copy_only=False)
-      yield _Block(values, times, row)
+      yield Block(values, times, row)
       row += batch.num_rows
 
   return _Reader(wanted, time_name, blocks())
@@ -491,6 +554,6 @@ def _npy_blocks(path: str, column: str | None, features) -> _Reader:
     for lo in range(0, array.shape[0], 1 << 20):
       block = np.asarray(array[lo:lo + (1 << 20)][:, columns], np.float64)
       mapped.madvise(mmap.MADV_DONTNEED)  # what was read leaves memory
-      yield _Block(block, None, lo)
+      yield Block(block, None, lo)
 
   return _Reader(wanted, None, blocks())
