@@ -16,6 +16,7 @@ import jax
 import jax.numpy as jnp
 from absl import app, flags, logging
 
+from experiments import cluster_flags
 from experiments.config_flags import (
     config_from_flags,
     define_config_flags,
@@ -34,6 +35,7 @@ from lstm_jax.data import (
     read_series,
 )
 from lstm_jax.data.missing import POLICIES
+from lstm_jax.distributed import is_primary
 from lstm_jax.rundir import RunDirError
 
 define_config_flags()
@@ -56,7 +58,9 @@ flags.DEFINE_string("workdir", None, "Run directory; default runs/<data name>.")
 flags.DEFINE_string("preset", None, "conservative, aggressive, "
                     "ultra_conservative or demo; default conservative with "
                     "--data, demo without. Explicit flags override it.")
-flags.DEFINE_enum("phase", "all", ["all", *job.PHASES], "Phase to run.")
+flags.DEFINE_enum("phase", "all", ["all", *job.PHASES, "collect"],
+                  "Phase to run: all (search, fit, evaluate), one of them, or "
+                  "collect (the table of a search split over tasks).")
 flags.DEFINE_bool("dry_run", False, "Print the grid's cells with their "
                   "parameter counts and estimates of time and device memory, "
                   "then exit without training (nothing is written).")
@@ -121,6 +125,7 @@ def main(argv):
   name = Path(FLAGS.data).name.split(".")[0] if FLAGS.data else "demo"
   workdir = Path(FLAGS.workdir or f"runs/{name}")
   try:
+    shard = cluster_flags.start(FLAGS.phase)
     config, explicit = config_from_flags(preset)
     series = _series()
     data, notes = prepare_dataset(series, config, explicit)
@@ -135,13 +140,14 @@ def main(argv):
     jax.config.update("jax_compilation_cache_dir",
                       str(workdir.absolute().parent / ".jax_cache"))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
-    progress = FitProgress()
+    progress = FitProgress() if is_primary() else None
     with Interruption() as interruption:
       try:
-        job.run(data, workdir, FLAGS.phase, fit_progress=progress,
-                stop=interruption)
+        job.run(data, workdir, FLAGS.phase, job.Control(
+            progress, interruption, shard))
       finally:
-        progress.close()
+        if progress:
+          progress.close()
   except (ConfigError, DataError, RunDirError) as error:
     if logging.get_verbosity() > logging.INFO:
       logging.exception("the error in full")

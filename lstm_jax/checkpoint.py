@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import jax
 import orbax.checkpoint as ocp
 
 from lstm_jax.rundir import RunDirError, write_error
@@ -50,13 +51,22 @@ def save_model(directory: Path, params, meta: dict) -> None:
 
 
 def load_model(directory: Path) -> tuple[dict, dict]:
-  """The newest checkpoint's (params, meta)."""
-  with ocp.CheckpointManager(directory.absolute()) as manager:
+  """The newest checkpoint's (params, meta), the params on this process's
+  first device (whatever devices and processes saved them)."""
+  handlers = {"params": ocp.StandardCheckpointHandler(),
+              "meta": ocp.JsonCheckpointHandler()}  # to read the metadata
+  with ocp.CheckpointManager(directory.absolute(),
+                             item_handlers=handlers) as manager:
     step = manager.latest_step()
     if step is None:
       raise RunDirError(f"{directory}: no checkpoint; run --phase=fit first")
+    device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+    target = jax.tree.map(
+        lambda leaf: jax.ShapeDtypeStruct(leaf.shape, leaf.dtype,
+                                          sharding=device),
+        manager.item_metadata(step)["params"])
     restored = manager.restore(step, args=ocp.args.Composite(
-        params=ocp.args.StandardRestore(), meta=ocp.args.JsonRestore()))
+        params=ocp.args.StandardRestore(target), meta=ocp.args.JsonRestore()))
   return restored.params, restored.meta
 
 

@@ -15,12 +15,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
 
+import jax
 from absl import logging
 
 from lstm_jax import rundir
 from lstm_jax.checkpoint import LoopCheckpoints, save_model
 from lstm_jax.config import Variant, fingerprint, to_dict
 from lstm_jax.data import Dataset
+from lstm_jax.distributed import Placement, barrier, is_primary
 from lstm_jax.model import LSTMForecaster
 from lstm_jax.search import CONFIG_KEYS
 from lstm_jax.train import train_variants, unstack
@@ -69,6 +71,9 @@ def run_fit(data: Dataset, workdir: Path,
   fitted (the selected one or the runner-up) and where results go. When
   `stop()` turns true, the fit saves where it stands and raises
   train.Interrupted.
+
+  Each step's batch is split over every device (of every process, in a
+  job of several): each process streams its own columns of the batches.
   """
   path = workdir / files.selection
   if not path.exists():
@@ -79,7 +84,14 @@ def run_fit(data: Dataset, workdir: Path,
                          config.horizon)
   variant = Variant(selected["dropout"], selected["learning_rate"],
                     selected["seed"])
-  loader, val = data.fit_data()
+  placement = Placement.choose(1, config.batch_size, jax.devices(),
+                               allow_variants=False)
+  shard = ((jax.process_index(), jax.process_count())
+           if placement.split == "batch" else (0, 1))
+  loader, val = data.fit_data(shard)
+  if placement.devices > 1:
+    logging.info("fit: batches of %d split over %d devices (%d processes)",
+                 config.batch_size, placement.devices, jax.process_count())
 
   label = "" if files == SELECTED else " (runner-up)"
 
@@ -88,6 +100,8 @@ def run_fit(data: Dataset, workdir: Path,
     logging.info("fit%s epoch %d: train_loss %s val_loss %s (%.1fs)",
                  label, record["epoch"], _loss(record["train_loss"][0]),
                  _loss(record["val_loss"][0]), record["seconds"])
+    if not is_primary():
+      return
     # Rewritten whole from the history, which a resumed run carries over.
     rundir.write_atomic(workdir / files.metrics, "".join(
         json.dumps(dict(epoch=h["epoch"], train_loss=h["train_loss"][0],
@@ -107,9 +121,10 @@ def run_fit(data: Dataset, workdir: Path,
   # grid was widened) is never resumed as this one.
   states = workdir / files.state
   key = fingerprint({k: selected[k] for k in CONFIG_KEYS})
-  for stale in states.glob("*"):
+  for stale in states.glob("*") if is_primary() else ():
     if stale.name != key:
       shutil.rmtree(stale, ignore_errors=True)
+  barrier("fit: stale states removed")
   if (states / key).exists():
     logging.info("fit%s: resuming from its last checkpoint", label)
   checkpoints = LoopCheckpoints(
@@ -118,7 +133,8 @@ def run_fit(data: Dataset, workdir: Path,
   try:
     result = train_variants(
         model, loader, val, [variant], config, checkpoints=checkpoints,
-        on_epoch=log_epoch, on_progress=on_progress, stop=stop)
+        on_epoch=log_epoch, on_progress=on_progress, stop=stop,
+        placement=placement)
   finally:
     checkpoints.close()
   if result.best_epoch[0] == 0:
@@ -149,8 +165,10 @@ def run_fit(data: Dataset, workdir: Path,
       features=list(data.series.names), config=to_dict(config),
       best_epoch=summary["best_epoch"], best_val_loss=summary["best_val_loss"])
   save_model(workdir / files.checkpoints, unstack(result.best_params, 0), meta)
-  rundir.write_json(workdir / files.summary, summary)
-  shutil.rmtree(states, ignore_errors=True)
+  barrier("fit: model saved")
+  if is_primary():
+    rundir.write_json(workdir / files.summary, summary)
+    shutil.rmtree(states, ignore_errors=True)
   return summary
 
 

@@ -8,16 +8,19 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Callable
 from pathlib import Path
 
+import jax
 from absl import logging
 
 from lstm_jax import evaluate, report, rundir, search
 from lstm_jax.config import NON_IDENTITY_FIELDS, fingerprint, to_dict
 from lstm_jax.data import Dataset
+from lstm_jax.distributed import Shard, is_primary, several_processes
 from lstm_jax.fit import RUNNER_UP, SELECTED, is_current, run_fit
 
-PHASES = ("search", "fit", "evaluate")
+PHASES = ("search", "fit", "evaluate")  # --phase=all; collect is in search
 
 
 def identity(data: Dataset) -> dict:
@@ -32,34 +35,53 @@ def identity(data: Dataset) -> dict:
   return {**values, "fingerprint": fingerprint(values)}
 
 
+@dataclasses.dataclass(frozen=True)
+class Control:
+  """What a caller adds to a run: the final fit's progress display (see
+  `run_fit`), `stop()`, which ends training at its next segment end, saved
+  (see `train_variants`), and this task's share of the search's cells."""
+
+  progress: Callable[[dict], None] | None = None
+  stop: Callable[[], bool] | None = None
+  shard: Shard = Shard()
+
+
 def run(data: Dataset, workdir: Path, phase: str = "all",
-        fit_progress=None, stop=None) -> dict:
+        control: Control = Control()) -> dict:
   """Runs `phase` (or all phases in order); returns the seconds of each.
-  `fit_progress` is the final fit's progress display (see `run_fit`);
-  `stop()` turning true ends training at its next segment end, saved (see
-  `train_variants`)."""
+
+  A job of several processes (`jax.distributed`) runs the final fit and the
+  evaluation, all processes together; the files every process would write
+  alike are written by the first alone. Its search runs as shards (one
+  process each, a job array), whose cells `control.shard` chooses."""
   phases = PHASES if phase == "all" else (phase,)
+  if several_processes() and {"search", "collect"} & set(phases):
+    raise rundir.RunDirError(
+        f"--phase={phase} in a job of {jax.process_count()} processes: such "
+        "a job runs --phase=fit and --phase=evaluate; run the search as a "
+        "job array (--num_shards), one process a task")
   _check_inputs(workdir, phases[0])
   rundir.claim(workdir, identity(data))
-  rundir.write_json(workdir / "data_summary.json", data.summary())
-  rundir.write_json(workdir / "config.json", to_dict(data.config))
+  if is_primary():
+    rundir.write_json(workdir / "data_summary.json", data.summary())
+    rundir.write_json(workdir / "config.json", to_dict(data.config))
   timings_path = workdir / "timings.json"
-  timings = rundir.read_json(timings_path) if timings_path.exists() else {}
   for name in phases:
     started = time.perf_counter()
     logging.info("phase %s: starting", name)
-    work = _PHASE_FUNCTIONS[name]
-    if work(data, workdir, progress=fit_progress, stop=stop):  # False: done
+    if _PHASE_FUNCTIONS[name](data, workdir, control) and is_primary():
+      timings = (rundir.read_json(timings_path) if timings_path.exists()
+                 else {})  # read again: other shards may have written it
       timings[name] = round(time.perf_counter() - started, 2)
       rundir.write_json(timings_path, timings)
     logging.info("phase %s: done in %.1fs", name,
                  time.perf_counter() - started)
-  return timings
+  return rundir.read_json(timings_path) if timings_path.exists() else {}
 
 
 # What a phase needs from the phases before it.
-_INPUTS = {"fit": ("selected.json", "search"), "evaluate": (
-    "checkpoints", "fit")}
+_INPUTS = {"collect": ("search", "search"), "fit": ("selected.json", "search"),
+           "evaluate": ("checkpoints", "fit")}
 
 
 def _check_inputs(workdir: Path, phase: str) -> None:
@@ -70,9 +92,13 @@ def _check_inputs(workdir: Path, phase: str) -> None:
           f"{workdir / name}: missing; run --phase={before} first")
 
 
-def _search(data: Dataset, workdir: Path, progress=None, stop=None) -> bool:
-  del progress  # the search logs a line per cell instead
-  trained = search.run_search(data, workdir, stop)
+def _search(data: Dataset, workdir: Path, control: Control) -> bool:
+  trained = search.run_search(data, workdir, control.stop, control.shard)
+  if control.shard.count > 1:
+    if data.config.auto_expand:
+      logging.warning("--auto_expand works on a whole grid in one task; "
+                      "widen it after --phase=collect instead")
+    return trained > 0
   for _ in range(data.config.auto_expand):
     selected = rundir.read_json(workdir / "selected.json")
     wider = search.widened(data.config, selected)
@@ -82,18 +108,24 @@ def _search(data: Dataset, workdir: Path, progress=None, stop=None) -> bool:
                  "units %s, layers %s", ",".join(map(str, wider.units)),
                  ",".join(map(str, wider.layers)))
     data = dataclasses.replace(data, config=wider)
-    trained += search.run_search(data, workdir, stop)
+    trained += search.run_search(data, workdir, control.stop)
   return trained > 0
 
 
-def _fit(data: Dataset, workdir: Path, progress=None, stop=None) -> bool:
+def _collect(data: Dataset, workdir: Path, control: Control) -> bool:
+  del control
+  search.collect(data, workdir)
+  return True
+
+
+def _fit(data: Dataset, workdir: Path, control: Control) -> bool:
   """Fits the selected configuration and, with --compare_runner_up, the
   runner-up; a fit done before for the same configuration is kept."""
   trained = False
   if is_current(workdir, SELECTED):
     logging.info("fit of the selected configuration done before, skipped")
   else:
-    run_fit(data, workdir, progress, stop=stop)
+    run_fit(data, workdir, control.progress, stop=control.stop)
     trained = True
   if not (data.config.compare_runner_up
           and (workdir / RUNNER_UP.selection).exists()):
@@ -107,16 +139,20 @@ def _fit(data: Dataset, workdir: Path, progress=None, stop=None) -> bool:
                runner_up["units"], runner_up["layers"], runner_up["dropout"],
                runner_up["learning_rate"])
   try:
-    run_fit(data, workdir, progress, RUNNER_UP, stop)
+    run_fit(data, workdir, control.progress, RUNNER_UP, control.stop)
   except rundir.RunDirError as error:  # diverged: the winner's fit stands
     logging.warning("%s; the report compares no runner-up", error)
   return True
 
 
-def _evaluate(data: Dataset, workdir: Path, progress=None, stop=None) -> bool:
-  del progress, stop  # seconds long, without a training loop
+def _evaluate(data: Dataset, workdir: Path, control: Control) -> bool:
+  """Every process forecasts (seconds, on its own device); the first
+  writes the report."""
+  del control
   result = evaluate.forecast_test(data, workdir)
   metrics = evaluate.test_metrics(data, result)
+  if not is_primary():
+    return True
   report.write_report(workdir, metrics, result)
   model, naive, ar = (metrics["model"], metrics["persistence"],
                       metrics["linear_ar"])
@@ -136,5 +172,5 @@ def _evaluate(data: Dataset, workdir: Path, progress=None, stop=None) -> bool:
   return True
 
 
-_PHASE_FUNCTIONS = {"search": _search, "fit": _fit,
+_PHASE_FUNCTIONS = {"search": _search, "collect": _collect, "fit": _fit,
                     "evaluate": _evaluate}

@@ -23,6 +23,7 @@ from lstm_jax import rundir
 from lstm_jax.checkpoint import LoopCheckpoints
 from lstm_jax.config import architectures, variants
 from lstm_jax.data import Dataset
+from lstm_jax.distributed import Placement, Shard, cells_of
 from lstm_jax.model import (
     LSTMForecaster,
     parameter_count,
@@ -57,6 +58,7 @@ def run_cell(data: Dataset, units: int, layers: int, workdir: Path,
   loader, val = data.search_data()
   model = LSTMForecaster(units, layers, config.horizon)
   cell_variants = variants(config)
+  placement = Placement.choose(len(cell_variants), config.batch_size)
   if state_path(workdir, units, layers).exists():
     logging.info("cell units=%d layers=%d: resuming", units, layers)
   checkpoints = LoopCheckpoints(
@@ -64,7 +66,8 @@ def run_cell(data: Dataset, units: int, layers: int, workdir: Path,
       every_seconds=config.checkpoint_minutes * 60, epoch_ends_only=True)
   try:
     result = train_variants(model, loader, val, cell_variants, config,
-                            checkpoints=checkpoints, stop=stop)
+                            checkpoints=checkpoints, stop=stop,
+                            placement=placement)
   except BaseException:
     checkpoints.close()
     raise
@@ -92,11 +95,16 @@ def run_cell(data: Dataset, units: int, layers: int, workdir: Path,
 
 
 def run_search(data: Dataset, workdir: Path,
-               stop: Callable[[], bool] | None = None) -> int:
-  """Runs every cell not yet on disk, then collects the table; returns how
-  many cells it trained. `stop`: see `train_variants`."""
-  cells, trained = architectures(data.config), 0
+               stop: Callable[[], bool] | None = None,
+               shard: Shard | None = None) -> int:
+  """Runs every cell of this `shard` not yet on disk; collects the table
+  once every cell of the grid is there (so the last shard to finish does).
+  Returns how many cells it trained. `stop`: see `train_variants`."""
+  cells, trained, shard = architectures(data.config), 0, shard or Shard()
+  mine = set(cells_of(cells, shard))
   for index, (units, layers) in enumerate(cells, 1):
+    if (units, layers) not in mine:
+      continue
     path = cell_path(workdir, units, layers)
     if path.exists():
       # Checkpoints left by a run stopped between the two writes.
@@ -113,7 +121,15 @@ def run_search(data: Dataset, workdir: Path,
         len(cells), units, layers, best["val_loss"], best["dropout"],
         best["learning_rate"], best["seed"], best["seconds"],
         best["compile_seconds"])
-  collect(data, workdir)
+  # Each shard writes its cells before it looks, so the last one sees all;
+  # two that collect at once write the same table, each file atomically.
+  left = [c for c in cells if not cell_path(workdir, *c).exists()]
+  if left:
+    logging.info("shard %d/%d done; %d cells of other shards to go (the "
+                 "last shard to finish collects, or run --phase=collect)",
+                 shard.index, shard.count, len(left))
+  else:
+    collect(data, workdir)
   return trained
 
 

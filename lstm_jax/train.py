@@ -24,6 +24,7 @@ import optax
 from lstm_jax.checkpoint import LoopCheckpoints
 from lstm_jax.config import LSTMConfig, Variant
 from lstm_jax.data import WindowLoader, Windows
+from lstm_jax.distributed import Placement
 from lstm_jax.model import LSTMForecaster
 
 PREDICT_BATCH = 1024  # windows per forecast step; memory, not results, depends on it
@@ -68,7 +69,8 @@ def epoch_batches(key, starts, batch_size: int):
   return order.reshape(-1, batch_size), weights.reshape(-1, batch_size)
 
 
-def make_train_steps(model: LSTMForecaster, tx, length: int):
+def make_train_steps(model: LSTMForecaster, tx, length: int,
+                     placement: Placement | None = None):
   """The jitted segment: (states, losses, healthy, series, order, weights,
   rates, dropout_keys, active, epoch, first, count) -> (states, losses,
   healthy).
@@ -84,7 +86,11 @@ def make_train_steps(model: LSTMForecaster, tx, length: int):
   its state; one whose loss or gradients turn non-finite keeps its last
   finite state and is marked not `healthy` from then on. The others compute
   exactly what they would without it.
+
+  With a `placement` over several devices, the arguments must lie as it
+  says (`train_shardings`); XLA splits the work and adds the collectives.
   """
+  placement = placement or Placement()
 
   def loss_fn(params, x, y, weights, rate, key):
     pred = model.apply({"params": params}, x, rate, key)  # [B, horizon]
@@ -111,19 +117,36 @@ def make_train_steps(model: LSTMForecaster, tx, length: int):
     def body(step, carry):
       states, losses, healthy = carry
       x, y = gather_windows(series, order[step], length, model.horizon)
+      step_weights = weights[step]
+      if placement.split == "batch":  # each device takes its windows
+        x, y, step_weights = jax.lax.with_sharding_constraint(
+            (x, y, step_weights), placement.batch())
       keys = jax.vmap(
           lambda k: jax.random.fold_in(jax.random.fold_in(k, epoch), step)
       )(dropout_keys)
       moving = active & healthy
-      states, loss, finite = v_train_step(states, moving, x, y, weights[step],
+      states, loss, finite = v_train_step(states, moving, x, y, step_weights,
                                           rates, keys)
-      losses = losses.at[step].set(loss * weights[step].sum())
+      losses = losses.at[step].set(loss * step_weights.sum())
       return states, losses, healthy & (finite | ~moving)
 
     return jax.lax.fori_loop(first, first + count, body,
                              (states, losses, healthy))
 
-  return jax.jit(train_steps, donate_argnums=(0, 1))
+  if placement.mesh is None:
+    return jax.jit(train_steps, donate_argnums=(0, 1))
+  ins, outs = train_shardings(placement)
+  return jax.jit(train_steps, donate_argnums=(0, 1), in_shardings=ins,
+                 out_shardings=outs)
+
+
+def train_shardings(placement: Placement) -> tuple[tuple, tuple]:
+  """How the arguments and results of `make_train_steps`' segment lie."""
+  variant, steps_k = placement.per_variant(), placement.per_variant(axis=1)
+  whole, columns = placement.replicated(), placement.columns()
+  ins = (variant, steps_k, variant, whole, columns, columns, variant,
+         variant, variant, whole, whole, whole)
+  return ins, (variant, steps_k, variant)
 
 
 shuffle_batches = jax.jit(epoch_batches, static_argnums=2)
@@ -227,8 +250,10 @@ def make_predict(model: LSTMForecaster, length: int):
   return predict
 
 
-def make_eval_loss(model: LSTMForecaster, length: int):
-  """Jitted (stacked params, series, starts) -> mean squared error [K]."""
+def make_eval_loss(model: LSTMForecaster, length: int,
+                   placement: Placement | None = None):
+  """Jitted (stacked params, series, starts) -> mean squared error [K]
+  (params lying as `placement` says, the rest whole on every device)."""
   predict = make_predict(model, length)
 
   def eval_loss(params, series, starts):
@@ -236,7 +261,12 @@ def make_eval_loss(model: LSTMForecaster, length: int):
     _, y = gather_windows(series, starts, length, model.horizon)
     return jnp.mean((preds - y) ** 2, axis=(1, 2))
 
-  return jax.jit(eval_loss)
+  placement = placement or Placement()
+  if placement.mesh is None:
+    return jax.jit(eval_loss)
+  whole = placement.replicated()
+  return jax.jit(eval_loss, in_shardings=(placement.per_variant(), whole,
+                                          whole), out_shardings=whole)
 
 
 def make_optimizer(config: LSTMConfig):
@@ -259,9 +289,11 @@ def learning_rates(states: TrainState) -> np.ndarray:
 
 
 def with_learning_rates(states: TrainState, rates) -> TrainState:
+  """The states with these learning rates [K], laid out like the old."""
   opt_state = states.opt_state
-  hyperparams = {**opt_state.hyperparams,
-                 "learning_rate": jnp.asarray(rates, jnp.float32)}
+  old = opt_state.hyperparams["learning_rate"]
+  hyperparams = {**opt_state.hyperparams, "learning_rate": jax.device_put(
+      np.asarray(rates, np.float32), old.sharding)}
   return states.replace(opt_state=opt_state._replace(hyperparams=hyperparams))
 
 
@@ -327,6 +359,7 @@ def train_variants(
     on_epoch: Callable[[list[dict]], None] | None = None,
     on_progress: Callable[[int, int, float], None] | None = None,
     stop: Callable[[], bool] | None = None,
+    placement: Placement | None = None,
 ) -> TrainResult:
   """Trains the variants together; keeps each one's best parameters.
 
@@ -345,27 +378,37 @@ def train_variants(
   epoch, chunk and step. `on_epoch(history)` follows the epochs (the
   history includes those of resumed runs), `on_progress(epoch, steps done
   in it, mean training loss of the first variant so far in it)` the
-  segments (epochs counted from 0).
+  segments (epochs counted from 0). When `stop()` turns true, the loop
+  saves a checkpoint at the next segment end and raises Interrupted.
+  `placement` lays the arrays over several devices (default: one).
   """
   count = len(variants)
+  placement = placement or Placement()
+  per_variant, whole = placement.per_variant(), placement.replicated()
   tx = make_optimizer(config)
-  rates = jnp.asarray([v.dropout for v in variants], jnp.float32)
+  rates = placement.put(jnp.asarray([v.dropout for v in variants],
+                                    jnp.float32), per_variant)
   seeds = [v.seed for v in variants]
-  dropout_keys = _variant_keys(seeds, 1)
+  dropout_keys = placement.put(_variant_keys(seeds, 1), per_variant)
   length = config.sequence_length
   states = create_train_states(model, tx, _variant_keys(seeds, 0),
                                loader.features, length)
-  states = with_learning_rates(states, [v.learning_rate for v in variants])
-  val_rows, val_starts = jax.device_put(val.rows), jax.device_put(val.starts)
+  states = placement.put(with_learning_rates(
+      states, [v.learning_rate for v in variants]), per_variant)
+  val_rows, val_starts = placement.put((val.rows, val.starts), whole)
+  shapes, batches = loader.shapes(), loader.max_batches
+
+  def fresh(shape, value=0.0):  # a new [K] or [batches, K] array, laid out
+    return placement.put(jnp.full(shape, value), placement.per_variant(
+        axis=len(shape) - 1))
 
   started = time.perf_counter()
-  shapes, batches = loader.shapes(), loader.max_batches
-  everyone = jnp.ones(count, bool)
-  train_steps = make_train_steps(model, tx, length).lower(
-      states, jnp.zeros((batches, count)), everyone, shapes.rows,
-      shapes.order, shapes.weights, rates, dropout_keys, everyone,
-      np.int32(0), np.int32(0), np.int32(1)).compile()
-  eval_loss = make_eval_loss(model, length).lower(
+  everyone = fresh((count,), True)
+  train_steps = make_train_steps(model, tx, length, placement).lower(
+      states, fresh((batches, count)), everyone, shapes.rows, shapes.order,
+      shapes.weights, rates, dropout_keys, everyone, np.int32(0),
+      np.int32(0), np.int32(1)).compile()
+  eval_loss = make_eval_loss(model, length, placement).lower(
       states.params, val_rows, val_starts).compile()
   compile_seconds = time.perf_counter() - started
 
@@ -373,7 +416,7 @@ def train_variants(
   loop = LoopState(
       states, jax.tree.map(jnp.copy, states.params), np.full(count, np.inf),
       zeros, np.full(count, np.nan), np.ones(count, bool), zeros, zeros,
-      zeros, jnp.zeros(count), jnp.zeros((batches, count)), everyone)
+      zeros, fresh((count,)), fresh((batches, count)), everyone)
   # Where the loop stands: epoch, position in the epoch's chunk order, step
   # in that chunk, and steps done in all (the checkpoints' step number).
   at = dict(epoch=0, chunk=0, step=0, done=0)
@@ -415,14 +458,16 @@ def train_variants(
     order = loader.chunk_order(epoch)
     while at["chunk"] < len(order):
       position = at["chunk"]
-      chunk = loader.load(epoch, order[position])
+      chunk = loader.host(epoch, order[position])
       if at["step"] == 0:
-        loop = loop.replace(losses=jnp.zeros((batches, count)))
+        loop = loop.replace(losses=fresh((batches, count)))
       batches_before = sum(loader.batches_of(c) for c in order[:position])
       states, losses, healthy = run_segments(
-          train_steps, loop.states, loop.losses, loop.healthy, chunk.rows,
-          chunk.order, chunk.weights, rates, dropout_keys,
-          jnp.asarray(loop.active), epoch * loader.chunks + position,
+          train_steps, loop.states, loop.losses, loop.healthy,
+          placement.put(chunk.rows, whole), placement.put_columns(chunk.order),
+          placement.put_columns(chunk.weights), rates, dropout_keys,
+          placement.put(loop.active, per_variant),
+          epoch * loader.chunks + position,
           at["step"], chunk.batches, sizer,
           functools.partial(segment_end, loop=loop, at=dict(at),
                             batches_before=batches_before))
@@ -445,8 +490,8 @@ def train_variants(
     loop = _end_of_epoch(loop, loop.states, train_loss, val_loss, healthy,
                          epoch + 1, config)
     # The next epoch starts afresh (the old buffers may have been donated).
-    loop = loop.replace(epoch_loss=jnp.zeros(count),
-                        losses=jnp.zeros((batches, count)), healthy=everyone)
+    loop = loop.replace(epoch_loss=fresh((count,)),
+                        losses=fresh((batches, count)), healthy=everyone)
     history.append(dict(
         epoch=epoch + 1, seconds=time.perf_counter() - tick,
         train_loss=_where_trained(train_loss, trained),

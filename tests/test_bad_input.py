@@ -271,27 +271,32 @@ def test_ctrl_c_stops_soon_saved_and_names_the_command(tmp_path):
   data = tmp_path / "long.csv"
   data.write_text(_hourly(3000))
   workdir = tmp_path / "run"
+  # Long epochs of a long fit, after a quick search; no checkpoint is due.
   args = [f"--data={data}", f"--workdir={workdir}",
-          *_replace(TINY, "--epochs=500", "--optimization_train_window=2000",
+          *_replace(TINY, "--epochs=500", "--optimization_train_window=50",
                     "--patience=500", "--segment_steps=2",
-                    "--checkpoint_steps=1")]
+                    "--checkpoint_steps=1000000")]
+  searched = _grid(*args, "--phase=search")
+  assert searched.returncode == 0, searched.stderr[-3000:]
   env = {**os.environ, "PYTHONPATH": str(ROOT)}
+  command = [*args, "--phase=fit"]
   run = subprocess.Popen(
-      [sys.executable, "-m", "experiments.grid", *args], cwd=ROOT, env=env,
-      text=True, stderr=subprocess.PIPE)
-  states = workdir / "search" / "state_u8_l1"
-  deadline = time.monotonic() + 120
-  while not list(states.glob("[0-9]*")) and time.monotonic() < deadline:
-    time.sleep(0.2)  # until the cell has saved its first epoch
+      [sys.executable, "-m", "experiments.grid", *command], cwd=ROOT,
+      env=env, text=True, stderr=subprocess.PIPE)
+  log = []
+  for line in run.stderr:  # until the fit has trained an epoch
+    log.append(line)
+    if "fit epoch 1:" in line:
+      break
   asked = time.monotonic()
   run.send_signal(signal.SIGINT)
-  err = run.communicate(timeout=60)[1]
+  err = "".join(log) + run.communicate(timeout=60)[1]
   seconds = time.monotonic() - asked
   assert run.returncode == 130, err
   assert seconds < 6
   last = err.strip().splitlines()[-1]
   assert last == ("interrupted; finished results and the last checkpoint "
                   "are saved. To resume: python -m experiments.grid "
-                  + " ".join(args))
-  saved = max(int(p.name) for p in states.glob("[0-9]*"))
-  assert saved % 32 != 0  # 32 steps an epoch: the stop saved inside one
+                  + " ".join(command))
+  saved = list((workdir / "fit_state").glob("*/[0-9]*"))
+  assert len(saved) == 1  # the one the stop request made

@@ -59,15 +59,21 @@ def test_epochs_differ_and_the_seed_decides():
       _loader(100).chunk_order(1) != _loader(100).chunk_order(2))
 
 
-def test_shards_split_the_windows_and_take_equal_steps():
-  shards = [_loader(100, shard=(i, 3)) for i in range(3)]
-  parts = [_epoch(s, 0) for s in shards]
-  together = np.concatenate(parts)
-  np.testing.assert_array_equal(np.sort(together), np.arange(10, 513))
-  assert sum(s.windows for s in shards) == 503
-  steps = {tuple(s.batches_of(c) for c in range(s.chunks)) for s in shards}
-  assert steps == {(3, 3, 3, 3, 3, 1)}  # ceil(ceil(100 / 3) / 16); 3 windows
-  assert len({s.max_batches for s in shards}) == 1
+def test_shards_side_by_side_are_the_batches_of_one_process():
+  whole = _loader(100, batch_size=12)
+  shards = [_loader(100, batch_size=12, shard=(i, 3)) for i in range(3)]
+  for epoch in (0, 1):
+    for chunk in range(whole.chunks):
+      order, weights = whole.starts(epoch, chunk)
+      parts = [s.starts(epoch, chunk) for s in shards]
+      assert parts[0][0].shape == (9, 4)  # ceil(100 / 12) steps, 12 / 3
+      np.testing.assert_array_equal(np.hstack([p[0] for p in parts]), order)
+      np.testing.assert_array_equal(np.hstack([p[1] for p in parts]),
+                                    weights)
+  assert {s.batches_of(5) for s in shards} == {1}  # 3 windows: one step
+  assert {s.windows for s in shards} == {503}
+  with pytest.raises(ValueError, match="does not split into 5 equal parts"):
+    _loader(100, batch_size=12, shard=(0, 5))
 
 
 def test_a_chunk_holds_only_its_rows():

@@ -35,7 +35,7 @@ class Chunk:
   starts into them, order [batches, batch_size] with weights (0: padding).
   Only the first `batches` rows of `order` are real."""
 
-  rows: jax.Array
+  rows: jax.Array  # or NumPy arrays, from `WindowLoader.host`
   order: jax.Array
   weights: jax.Array
   batches: int
@@ -46,9 +46,10 @@ class WindowLoader:
   """Chunks of the windows whose starts lie in [first, end).
 
   `rows(lo, hi)` returns the scaled float32 rows [hi - lo, features]. With
-  `shard` = (index, count), this process takes every count-th window of
-  each shuffled chunk, starting at `index` (for data-parallel training over
-  several processes); batch counts are equal across shards.
+  `shard` = (index, count), this process supplies the index-th of `count`
+  equal column blocks of every batch (for data-parallel training over
+  several processes): the shards' blocks side by side are exactly the
+  batches of one process, so results do not depend on the process count.
   """
 
   def __init__(self, rows: Callable[[int, int], np.ndarray], first: int,
@@ -64,14 +65,16 @@ class WindowLoader:
     self.bounds = [(lo, min(lo + size, end)) for lo in range(first, end, size)]
     self.reach = length + horizon - 1  # rows past a start a window reads
     self.chunk_rows = size + self.reach  # the rows a full chunk's windows read
-    index, count = shard
-    self.max_batches = math.ceil(math.ceil(size / count) / batch_size)
+    if batch_size % shard[1]:
+      raise ValueError(f"a batch of {batch_size} does not split into "
+                       f"{shard[1]} equal parts")
+    self.columns = batch_size // shard[1]  # this shard's part of a batch
+    self.max_batches = math.ceil(size / batch_size)
 
   @property
   def windows(self) -> int:
-    """Windows this shard trains on in an epoch."""
-    index, count = self.shard
-    return sum(len(range(index, hi - lo, count)) for lo, hi in self.bounds)
+    """Windows an epoch trains on (all shards' together)."""
+    return self.end - self.first
 
   @property
   def chunks(self) -> int:
@@ -83,39 +86,50 @@ class WindowLoader:
     return rng.permutation(self.chunks).tolist()
 
   def batches_of(self, chunk: int) -> int:
-    """Steps the chunk takes: the same in every shard (the largest shard's),
-    so that processes training together step together."""
+    """Steps the chunk takes (the same in every shard)."""
     lo, hi = self.bounds[chunk]
-    return math.ceil(math.ceil((hi - lo) / self.shard[1]) / self.batch_size)
+    return math.ceil((hi - lo) / self.batch_size)
 
   def shapes(self) -> Chunk:
-    """The shapes every chunk has (for compiling ahead of time)."""
+    """The shapes every chunk has on the devices, all shards' columns
+    together (for compiling ahead of time)."""
     return Chunk(
         jax.ShapeDtypeStruct((self.chunk_rows, self.features), np.float32),
         jax.ShapeDtypeStruct((self.max_batches, self.batch_size), np.int32),
-        jax.ShapeDtypeStruct((self.max_batches, self.batch_size), np.float32),
+        jax.ShapeDtypeStruct((self.max_batches, self.batch_size),
+                             np.float32),
         self.max_batches, 0)
 
   def starts(self, epoch: int, chunk: int) -> tuple[np.ndarray, np.ndarray]:
-    """The chunk's batches as absolute start rows [max_batches, batch_size]
-    and weights; what `load` puts on the device, relative to the chunk."""
+    """This shard's columns of the chunk's batches, as absolute start rows
+    [max_batches, columns], and their weights (0: padding)."""
     lo, hi = self.bounds[chunk]
     rng = np.random.default_rng([self.seed, epoch, chunk])
-    index, count = self.shard
-    mine = rng.permutation(hi - lo)[index::count].astype(np.int32)
+    shuffled = rng.permutation(hi - lo).astype(np.int32)
     slots = self.max_batches * self.batch_size
-    order = np.full(slots, mine[0], np.int32)
-    order[:mine.size] = mine
+    order = np.full(slots, shuffled[0], np.int32)
+    order[:shuffled.size] = shuffled
     weights = np.zeros(slots, np.float32)
-    weights[:mine.size] = 1.0
+    weights[:shuffled.size] = 1.0
     shape = (self.max_batches, self.batch_size)
-    return (order + lo).reshape(shape), weights.reshape(shape)
+    mine = slice(self.shard[0] * self.columns,
+                 (self.shard[0] + 1) * self.columns)
+    return ((order + lo).reshape(shape)[:, mine],
+            weights.reshape(shape)[:, mine])
 
-  def load(self, epoch: int, chunk: int) -> Chunk:
+  def host(self, epoch: int, chunk: int) -> Chunk:
+    """The chunk with host (NumPy) arrays, starts relative to its rows."""
     lo, hi = self.bounds[chunk]
     order, weights = self.starts(epoch, chunk)
     rows = np.zeros((self.chunk_rows, self.features), np.float32)
     rows[:hi - lo + self.reach] = self._rows(lo, hi + self.reach)
-    return Chunk(jax.device_put(rows), jax.device_put(order - lo),
-                 jax.device_put(weights), self.batches_of(chunk),
+    return Chunk(rows, order - lo, weights, self.batches_of(chunk),
                  int(weights.sum()))
+
+  def load(self, epoch: int, chunk: int) -> Chunk:
+    """The chunk on the default device."""
+    chunk = self.host(epoch, chunk)
+    return dataclasses.replace(
+        chunk, rows=jax.device_put(chunk.rows),
+        order=jax.device_put(chunk.order),
+        weights=jax.device_put(chunk.weights))
