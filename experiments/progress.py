@@ -46,7 +46,7 @@ class FitProgress:
     self.bar.set_description(f"fit epoch {p['epoch']}/{p['epochs']}",
                              refresh=False)
     self.bar.set_postfix(loss=f"{p['loss']:.5f}", windows_per_s=round(
-        self.bar.format_dict["rate"] or 0) * p["batch_size"], refresh=False)
+        (self.bar.format_dict["rate"] or 0) * p["batch_size"]), refresh=False)
     self.bar.update(done - self.bar.n)
 
   def close(self) -> None:

@@ -98,6 +98,20 @@ def test_reused_while_the_source_is_unchanged_rebuilt_when_it_changes(
     json.loads(meta.read_text())
 
 
+def test_a_broken_cache_entry_is_prepared_again(tmp_path):
+  source = tmp_path / "bars.csv"
+  source.write_text(CSV)
+  cache = tmp_path / "cache"
+  first = prepare(str(source), "close", (), cache)
+  (values,) = cache.glob("*[0-9a-f].npy")
+  values.unlink()  # e.g. removed by a cache cleaner
+  again = prepare(str(source), "close", (), cache)
+  np.testing.assert_array_equal(again.values, first.values)
+  (meta,) = cache.glob("*.json")
+  meta.write_text("{")  # cut short
+  assert prepare(str(source), "close", (), cache).meta == first.meta
+
+
 def test_a_large_file_is_read_in_blocks(tmp_path, monkeypatch):
   import lstm_jax.data.prepare as module
   monkeypatch.setattr(module, "BLOCK_BYTES", 4096)  # many blocks

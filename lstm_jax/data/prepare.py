@@ -139,10 +139,9 @@ def prepare(path: str, column: str | None, features: tuple[str, ...] = (),
        dataclasses.astuple(options)]).encode()).hexdigest()[:12]
   stem = cache / f"{source.name.split('.')[0]}-{key}"
   meta_path = stem.with_suffix(".json")
-  if meta_path.exists():
-    meta = json.loads(meta_path.read_text())
-    if (meta["size"], meta["mtime_ns"]) == (stat.st_size, stat.st_mtime_ns):
-      return _open(stem, meta)
+  meta = _current(stem, stat)
+  if meta is not None:
+    return _open(stem, meta)
   if path.endswith(".npy"):
     reader = _npy_blocks(path, column, features)
   elif path.endswith((".parquet", ".pq")):
@@ -155,6 +154,20 @@ def prepare(path: str, column: str | None, features: tuple[str, ...] = (),
               read_options=dataclasses.asdict(options))
   _write_text(meta_path, json.dumps(meta, indent=2) + "\n")
   return _open(stem, meta)
+
+
+def _current(stem: Path, stat: os.stat_result) -> dict | None:
+  """The cache entry's metadata if the entry is whole and made from the
+  source as it is now; None means prepare again."""
+  try:
+    meta = json.loads(stem.with_suffix(".json").read_text())
+    current = (meta["size"], meta["mtime_ns"]) == (stat.st_size,
+                                                    stat.st_mtime_ns)
+    whole = stem.with_suffix(".npy").exists() and (
+        not meta["time_column"] or stem.with_suffix(".times.npy").exists())
+  except (OSError, ValueError, KeyError, TypeError):
+    return None
+  return meta if current and whole else None
 
 
 def _open(stem: Path, meta: dict) -> Prepared:
