@@ -10,6 +10,7 @@ import contextlib
 import re
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -95,12 +96,17 @@ class LoopCheckpoints:
     self._last_step = self._manager.latest_step() or 0
     self._last_time = time.monotonic()
 
-  def restore(self, template) -> tuple[Any, dict] | None:
+  def restore(self, template, check: Callable[[dict], None] | None = None
+              ) -> tuple[Any, dict] | None:
     """(tree, record) of the newest snapshot, shaped like `template`; None
-    when there is none."""
+    when there is none. `check(record)` runs before the tree is read, to
+    refuse a snapshot of another setting with a clear error."""
     step = self._manager.latest_step()
     if step is None:
       return None
+    if check is not None:
+      check(self._manager.restore(step, args=ocp.args.Composite(
+          record=ocp.args.JsonRestore())).record)
     restored = self._manager.restore(step, args=ocp.args.Composite(
         state=ocp.args.StandardRestore(template),
         record=ocp.args.JsonRestore()))

@@ -420,9 +420,19 @@ def train_variants(
   # Where the loop stands: epoch, position in the epoch's chunk order, step
   # in that chunk, and steps done in all (the checkpoints' step number).
   at = dict(epoch=0, chunk=0, step=0, done=0)
+  # What decides the batch order besides `at`, checked when resuming.
+  order_key = dict(seed=int(loader.seed), chunks=int(loader.chunks),
+                   batch_size=int(loader.batch_size))
   history, earlier_seconds = [], 0.0
   if checkpoints is not None:
-    restored = checkpoints.restore(loop)
+    def same_order(record):
+      if record.get("order", order_key) != order_key:
+        raise ValueError(
+            f"{checkpoints.directory}: the checkpoint was taken with batch "
+            f"order {record['order']}, this run has {order_key}; resume with "
+            "the same seed and --chunk_windows, or start in a new --workdir")
+
+    restored = checkpoints.restore(loop, check=same_order)
     if restored is not None:
       loop, record = restored
       at = {k: record[k] for k in at}
@@ -431,7 +441,7 @@ def train_variants(
 
   def save(loop, at):
     checkpoints.save(at["done"], loop, dict(
-        **at, history=history,
+        **at, order=order_key, history=history,
         seconds=earlier_seconds + time.perf_counter() - started))
 
   def save_if_due(loop, at, epoch_end: bool = False):

@@ -302,6 +302,9 @@ def test_a_loop_killed_inside_an_epoch_resumes_exactly(tmp_path,
            chunk_windows)
   resumed = LoopCheckpoints(tmp_path, every_steps=4)
   assert resumed.restore(None) is not None
+  # Other chunks would give other batches from here on: refused, not mixed.
+  with pytest.raises(ValueError, match="batch order"):
+    _train(variants, config, resumed, 10**6 if chunk_windows == 30 else 30)
   _assert_same_result(whole, _train(variants, config, resumed, chunk_windows))
   if chunk_windows == 30:  # chunks change the batches, so the result
     other = _train(variants, config)
