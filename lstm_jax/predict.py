@@ -34,10 +34,14 @@ def forecast(workdir: Path, data: str | None = None,
   features = tuple(meta.get("features") or (meta["column"],))
   summary = rundir.read_json(workdir / "data_summary.json")
   options = ReadOptions(**summary.get("read_options", {}))  # as the run read
-  if data is None:
-    series = (read_series(summary["source"], meta["column"], features,
-                          cache_dir, options)
-              if Path(summary["source"]).exists() else demo_series())
+  if data is None and summary["source"].startswith("synthetic demo series"):
+    series = demo_series()
+  elif data is None:
+    if not Path(summary["source"]).exists():
+      raise DataError(f"{summary['source']}: the run's data is no longer "
+                      "there; give the series to continue with --data")
+    series = read_series(summary["source"], meta["column"], features,
+                         cache_dir, options)
   else:
     series = read_series(data, meta["column"], features, cache_dir, options)
   length, horizon = meta["sequence_length"], meta["horizon"]

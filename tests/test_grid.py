@@ -30,8 +30,9 @@ def grid(*argv, cwd=ROOT):
 @pytest.fixture(scope="module")
 def etth1_run(shared_data, tmp_path_factory):
   workdir = tmp_path_factory.mktemp("runs") / "etth1"
-  args = [f"--data={shared_data / 'ETTh1.csv'}", "--column=OT",
-          f"--workdir={workdir}", *TINY]
+  # A relative path, as typed: the run records where it points.
+  data = os.path.relpath(shared_data / "ETTh1.csv", ROOT)
+  args = [f"--data={data}", "--column=OT", f"--workdir={workdir}", *TINY]
   done = grid(*args)
   assert done.returncode == 0, done.stderr[-3000:]
   return workdir, args
@@ -255,6 +256,22 @@ def test_predict_bad_input(argv, message):
   assert done.returncode == 2
   assert done.stderr.strip().splitlines()[-1].startswith("error: ")
   assert message in done.stderr
+
+
+def test_predict_when_the_runs_data_has_moved(etth1_run, tmp_path):
+  from lstm_jax.data.errors import DataError
+  from lstm_jax.predict import forecast
+
+  workdir, _ = etth1_run
+  summary = json.loads((workdir / "data_summary.json").read_text())
+  assert Path(summary["source"]).is_absolute()  # found from any directory
+  moved = tmp_path / "run"
+  shutil.copytree(workdir, moved)
+  summary["source"] = str(tmp_path / "gone.csv")
+  (moved / "data_summary.json").write_text(json.dumps(summary))
+  with pytest.raises(DataError, match="gone.csv: the run's data is no "
+                     "longer there; give the series to continue with --data"):
+    forecast(moved)
 
 
 def test_predict_with_a_file_lacking_the_column(etth1_run, tmp_path):

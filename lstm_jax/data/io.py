@@ -79,8 +79,8 @@ def read_series(path: str, column: str | None, features: tuple[str, ...] = (),
   `options` say how missing values and decimal marks are read."""
   prepared = prepare(path, column, tuple(features), cache_dir, options)
   meta = prepared.meta
-  return Series(prepared.values, tuple(meta["columns"]), path, meta["hash"],
-                prepared.times, meta, prepared.release)
+  return Series(prepared.values, tuple(meta["columns"]), meta["source"],
+                meta["hash"], prepared.times, meta, prepared.release)
 
 
 def demo_series(rows: int = 6000, seed: int = 0) -> Series:
