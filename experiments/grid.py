@@ -131,8 +131,9 @@ def main(argv):
     data, notes = prepare_dataset(series, config, explicit)
     for note in notes:
       logging.info("%s", note)
-    if series.gap_note():
-      logging.warning("%s", series.gap_note())
+    for note in (series.gap_note(), series.time_note()):
+      if note:
+        logging.warning("%s", note)
     if FLAGS.dry_run:
       _print_plan(data)
       return

@@ -300,3 +300,40 @@ def test_ctrl_c_stops_soon_saved_and_names_the_command(tmp_path):
                   + " ".join(command))
   saved = list((workdir / "fit_state").glob("*/[0-9]*"))
   assert len(saved) == 1  # the one the stop request made
+
+
+def test_a_full_disk_while_preparing_the_data(tmp_path, run_main,
+                                              file_size_limit):
+  data = tmp_path / "series.csv"
+  data.write_text(_hourly(3000))  # its prepared copy: 12 kB and more
+  cache = tmp_path / "cache"
+  file_size_limit(4000)
+  status, err = run_main(f"--data={data}", "--column=value", "--dry_run",
+                         f"--cache_dir={cache}", f"--workdir={tmp_path / 'r'}")
+  file_size_limit(resource.RLIM_INFINITY)
+  assert (status, err.count("\n")) == (2, 1), err
+  assert err == (f"error: {cache}: cannot write the prepared copy of {data} "
+                 "(File too large); free space there or choose another "
+                 "--cache_dir\n")
+  assert list(cache.iterdir()) == []  # nothing half-written is left
+  status, err = run_main(f"--data={data}", "--column=value", "--dry_run",
+                         f"--cache_dir={cache}", f"--workdir={tmp_path / 'r'}")
+  assert status == 0, err
+
+
+def test_times_in_an_unknown_format_are_named_in_a_warning(
+    tmp_path, run_main, caplog):
+  # Milliseconds, as some trading terminals export them: not read as times.
+  rows = [f"{d:02d}.01.2024 {h:02d}:00:00.000,{(d * 24 + h) % 17}"
+          for d in range(1, 29) for h in range(24)]
+  rows[100], rows[101] = rows[101], rows[100]  # out of order, unseen
+  data = tmp_path / "ticks.csv"
+  data.write_text("Time,value\n" + "\n".join(rows) + "\n")
+  status, err = run_main(f"--data={data}", "--column=value", "--dry_run",
+                         f"--workdir={tmp_path / 'run'}")
+  assert status == 0, err
+  assert [r.getMessage() for r in caplog.records
+          if "no format" in r.getMessage()] == [
+      f"{data}: column 'Time' holds times like '01.01.2024 00:00:00.000' in "
+      "no format lstm_jax reads, so the rows' time order is not checked; "
+      "make sure they are in time order"]

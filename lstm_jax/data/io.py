@@ -59,6 +59,17 @@ class Series:
             f"step {_duration(step)}, largest gap {_duration(largest)}); "
             "windows read across them, as is normal for market closures")
 
+  def time_note(self) -> str | None:
+    """One line when a column named like times could not be read as times
+    (its rows' order is then unchecked), or None."""
+    unread = (self.meta or {}).get("unread_times")
+    if not unread:
+      return None
+    name, value = unread
+    return (f"{self.source}: column {name!r} holds times like {value!r} in "
+            "no format lstm_jax reads, so the rows' time order is not "
+            "checked; make sure they are in time order")
+
   def time_at(self, row: int) -> str | None:
     if self.times is None:
       return None

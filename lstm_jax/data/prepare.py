@@ -148,11 +148,16 @@ def prepare(path: str, column: str | None, features: tuple[str, ...] = (),
     reader = _parquet_blocks(path, column, features)
   else:
     reader = _csv_blocks(path, column, features, options.decimal)
-  meta = _write(stem, reader, path, options.missing)
-  meta.update(source=str(source.resolve()), size=stat.st_size,
-              mtime_ns=stat.st_mtime_ns, format=FORMAT,
-              read_options=dataclasses.asdict(options))
-  _write_text(meta_path, json.dumps(meta, indent=2) + "\n")
+  try:
+    meta = _write(stem, reader, path, options.missing)
+    meta.update(source=str(source.resolve()), size=stat.st_size,
+                mtime_ns=stat.st_mtime_ns, format=FORMAT,
+                read_options=dataclasses.asdict(options))
+    _write_text(meta_path, json.dumps(meta, indent=2) + "\n")
+  except OSError as error:
+    raise DataError(f"{cache}: cannot write the prepared copy of {path} "
+                    f"({error.strerror or error}); free space there or choose "
+                    "another --cache_dir") from None
   return _open(stem, meta)
 
 
@@ -185,6 +190,9 @@ class _Reader:
   time_column: str | None
   blocks: Iterator[Block]  # first_row: the block's first data row (0-based)
   header_lines: int = 0  # CSV: data row r is file line r + 2
+  # A column named like times whose values no TIME_FORMATS reads:
+  # (name, first value); its rows' order then goes unchecked.
+  unread_times: tuple[str, str] | None = None
 
   def where(self, row: int) -> str:
     if self.header_lines:
@@ -272,6 +280,7 @@ def _write(stem: Path, reader: _Reader, path: str, missing: str) -> dict:
       first_time=_label(first_time), last_time=_label(last_time),
       time_step_seconds=index.step, gaps=index.gaps,
       largest_gap_seconds=index.largest, missing=stats.to_dict(),
+      unread_times=reader.unread_times,
       hash=digest.hexdigest()[:16])
 
 
@@ -399,10 +408,13 @@ def _csv_blocks(path: str, column: str | None, features,
                     "(such as ;)")
   wanted = _wanted(path, names, column, features)
   time_name = _time_column(names, wanted)
-  fmt = None
+  fmt = unread = None
   if time_name:
     index = names.index(time_name)
-    fmt = _time_format([r[index] for r in sample if len(r) > index])
+    values = [r[index] for r in sample if len(r) > index]
+    fmt = _time_format(values)
+    if not fmt and values:
+      unread = (time_name, values[0].strip())
     time_name = time_name if fmt else None
   types = {name: pa.float64() for name in wanted}
   if time_name:  # parsed by the reader, in its threads
@@ -449,7 +461,8 @@ def _csv_blocks(path: str, column: str | None, features,
       yield Block(values, times, row)
       row += batch.num_rows
 
-  return _Reader(wanted, time_name, blocks(), header_lines=1)
+  return _Reader(wanted, time_name, blocks(), header_lines=1,
+                 unread_times=unread)
 
 
 def _csv_problem(path: str, delimiter: str, wanted: list[str],
