@@ -172,3 +172,23 @@ def barrier(name: str) -> None:
   if several_processes():
     from jax.experimental import multihost_utils
     multihost_utils.sync_global_devices(name)
+
+
+def any_process(*flags: bool) -> tuple[bool, ...]:
+  """Each flag, true where it is true in any process, the same answer in
+  all: decisions taken from a process's own clock or signals (save now,
+  stop now) must be taken by all together, or a collective waits forever."""
+  if not several_processes():
+    return tuple(bool(f) for f in flags)
+  from jax.experimental import multihost_utils
+  gathered = np.asarray(multihost_utils.process_allgather(
+      np.asarray(flags, np.int32)))
+  return tuple(bool(f) for f in gathered.reshape(-1, len(flags)).any(axis=0))
+
+
+def from_primary(value: int) -> int:
+  """Process 0's `value` in every process (e.g. a size it measured)."""
+  if not several_processes():
+    return value
+  from jax.experimental import multihost_utils
+  return int(multihost_utils.broadcast_one_to_all(np.int32(value)))

@@ -24,7 +24,7 @@ import optax
 from lstm_jax.checkpoint import LoopCheckpoints
 from lstm_jax.config import LSTMConfig, Variant
 from lstm_jax.data import WindowLoader, Windows
-from lstm_jax.distributed import Placement
+from lstm_jax.distributed import Placement, any_process, from_primary
 from lstm_jax.model import LSTMForecaster
 
 PREDICT_BATCH = 1024  # windows per forecast step; memory, not results, depends on it
@@ -187,7 +187,8 @@ class SegmentSizer:
       per_step = max(two - one, two / 4)  # robust to timing noise
       overhead = max(one - per_step, 0.0)
       wanted = max(self.seconds, overhead / self.max_overhead)
-      self.size = max(1, round(wanted / per_step))
+      # Processes of one job time alike but not equally: process 0 decides.
+      self.size = from_primary(max(1, round(wanted / per_step)))
 
 
 def run_segments(train_steps, states, losses, healthy, series, order, weights,
@@ -447,9 +448,11 @@ def train_variants(
   def save_if_due(loop, at, epoch_end: bool = False):
     """Saves when the cadence says so, or on a stop request (then raises
     Interrupted)."""
-    stopping = stop is not None and stop()
-    if checkpoints is not None and (
-        stopping or checkpoints.due(at["done"], epoch_end=epoch_end)):
+    stopping, due = any_process(
+        stop is not None and stop(),
+        checkpoints is not None and checkpoints.due(at["done"],
+                                                    epoch_end=epoch_end))
+    if checkpoints is not None and (stopping or due):
       save(loop, at)
     if stopping:
       raise Interrupted
