@@ -19,6 +19,7 @@ from typing import Any, NamedTuple
 
 import jax
 import numpy as np
+from absl import logging
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
@@ -89,6 +90,11 @@ class Placement:
       return cls(mesh, "variants")
     if batch % count == 0:
       return cls(mesh, "batch")
+    logging.warning(
+        "%d devices: the batch of %d%s does not divide over them, so one "
+        "device does all the work; make --batch_size a multiple of %d to "
+        "use them all", count, batch,
+        f" (nor the {variants} variants)" if allow_variants else "", count)
     return cls(mesh, "none") if spans_processes(mesh) else cls()
 
   @property

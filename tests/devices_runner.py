@@ -58,6 +58,8 @@ def main():
     out[name] = dict(split=placement.split, devices=placement.devices,
                      difference=difference(spread, alone),
                      epochs=[len(alone.history), len(spread.history)])
+  # Nothing divides over 4 devices: one does the work, said in a warning.
+  out["undivided"] = Placement.choose(3, 6, allow_variants=False).devices
   # A sharded loop checkpoints and resumes on the same layout.
   placement = Placement.choose(4, 8)
   path = Path(sys.argv[1]) / "loop"

@@ -117,6 +117,10 @@ def test_four_devices_give_the_one_device_results(tmp_path):
     assert out[name]["epochs"] == [3, 3]
     assert out[name]["difference"] < 1e-5, (name, out[name])
   assert out["resumed_difference"] < 1e-5
+  assert out["undivided"] == 1
+  assert ("4 devices: the batch of 6 does not divide over them, so one "
+          "device does all the work; make --batch_size a multiple of 4"
+          in done.stderr)
 
 
 def _free_port() -> int:
@@ -139,7 +143,8 @@ def test_two_processes_fit_together_as_one(series, tmp_path):
   # Saves due by each process's own clock at almost every segment end, and
   # segments sized by timing: the processes must agree on both.
   pair = [_grid(data, f"--workdir={two}", "--phase=fit", *fit,
-                "--checkpoint_minutes=0.0002", "--distributed", f"--coordinator_address=localhost:{port}",
+                "--checkpoint_minutes=0.0002", "--distributed",
+                f"--coordinator_address=localhost:{port}",
                 "--num_processes=2", f"--process_id={i}") for i in (0, 1)]
   _finish(*pair)
   _finish(_grid(data, f"--workdir={two}", "--phase=evaluate", *fit))
