@@ -20,7 +20,8 @@ def errors(forecast: np.ndarray, actual: np.ndarray, origin: np.ndarray,
   |f - a| / ((|f| + |a|) / 2); MASE divides MAE by `scale`, the mean
   absolute one-step change of the training split; directional accuracy is
   the share of windows where the forecast moves from the origin the way the
-  actual value does (unchanged actual values left out).
+  actual value does (unchanged actual values left out; None when the
+  forecast never moves, as persistence's does not).
   """
   forecast = np.asarray(forecast, np.float64)
   actual = np.asarray(actual, np.float64)
@@ -45,7 +46,9 @@ def _metrics(forecast, actual, origin, scale) -> dict:
       "smape": _mean(np.abs(diff)[denominator > 0]
                      / denominator[denominator > 0]) * 100,
       "mase": float(np.mean(np.abs(diff))) / scale if scale > 0 else math.nan,
-      "directional_accuracy": _mean(agree[moved]),
+      # Undefined (None) for a forecast that never moves, e.g. persistence.
+      "directional_accuracy": (_mean(agree[moved])
+                               if (forecast != origin).any() else None),
   }
 
 

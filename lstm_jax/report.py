@@ -77,6 +77,15 @@ def _markdown(workdir: Path, report: dict) -> str:
   for name, s in data["splits"].items():
     lines.append(f"| {name} | {s['rows']} | {s['first_row']} | "
                  f"{s['first_time'] or ''} | {s['last_time'] or ''} |")
+  scaler = data["scaler"]
+  lines += ["", "Scaled with the training split's statistics: " + ", ".join(
+      f"`{name}` mean {mean:.6g}, std {std:.6g}" for name, mean, std in zip(
+          data["features"], scaler["mean"], scaler["std"], strict=True))
+      + "."]
+  env = report["environment"]
+  lines += ["", "Ran with " + ", ".join(
+      f"{k} {v}" for k, v in env.items() if k != "device")
+      + f" on {env['device']}."]
   lines += [
       "", f"Selected: units={sel['units']}, layers={sel['layers']}, "
       f"dropout={sel['dropout']}, learning rate {sel['learning_rate']}, "
@@ -98,7 +107,17 @@ def _markdown(workdir: Path, report: dict) -> str:
     lines.append(
         f"| {name} | {m['mse']:.6g} | {m['rmse']:.6g} | {m['mae']:.6g} | "
         f"{m['mape']:.4g} | {m['smape']:.4g} | {m['mase']:.4g} | "
-        f"{m['directional_accuracy']:.3f} | {z['mse']:.5g} | {z['mae']:.5g} |")
+        f"{_share(m['directional_accuracy'])} | {z['mse']:.5g} | "
+        f"{z['mae']:.5g} |")
+  if test["model"]["per_step"]:
+    lines += ["", "RMSE per forecast step (original units):", "",
+              "| step | " + " | ".join(n for n in FORECASTERS if n in test)
+              + " |", "| ---: |" + " ---: |" * sum(
+                  n in test for n in FORECASTERS)]
+    for h in range(len(test["model"]["per_step"])):
+      lines.append(f"| {h + 1} | " + " | ".join(
+          f"{test[n]['per_step'][h]['rmse']:.6g}" for n in FORECASTERS
+          if n in test) + " |")
   lines += _runner_up_lines(report["runner_up"])
   lines += ["", "Diebold-Mariano tests of the model's squared errors "
             "(negative: the model's are smaller):", ""]
@@ -267,3 +286,7 @@ def _residuals(path: Path, result: dict, column: str) -> None:
   ax.set_title("Test split: one-step errors")
   ax.legend()
   _save(fig, path)
+
+
+def _share(value: float | None) -> str:
+  return "n/a" if value is None else f"{value:.3f}"

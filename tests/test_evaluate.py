@@ -27,6 +27,9 @@ def test_metrics_known_answers():
   # move and is left out.
   assert m["directional_accuracy"] == pytest.approx(1 / 3)
   assert m["per_step"] == []
+  # A forecast that stays at the origin has no direction to be right about.
+  still = errors(origin[:, None], actual, origin, scale=2.0)
+  assert still["directional_accuracy"] is None
   two = errors(np.hstack([forecast, forecast]), np.hstack([actual, actual]),
                origin, 2.0)
   assert len(two["per_step"]) == 2 and two["mse"] == pytest.approx(m["mse"])

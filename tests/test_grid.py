@@ -186,6 +186,18 @@ def test_horizon_target_and_season_run_end_to_end(shared_data, tmp_path):
       "does not beat persistence" in done.stderr)
   _, meta = load_model(workdir / "checkpoints")
   assert (meta["horizon"], meta["target"]) == (2, "diff")
+  text = (workdir / "report.md").read_text()
+  row = next(line for line in text.splitlines() if line.startswith("| 2 | "))
+  model_rmse = float(row.split("|")[2])  # step 2, the model's column
+  assert model_rmse == pytest.approx(test["model"]["per_step"][1]["rmse"],
+                                     rel=1e-5)
+  scaler = report["data"]["scaler"]
+  assert (f"`OT` mean {scaler['mean'][0]:.6g}, std {scaler['std'][0]:.6g}"
+          in text)
+  assert f"jax {report['environment']['jax']}" in text
+  # Persistence stays at the origin: its direction is undefined, not 0.
+  assert test["persistence"]["directional_accuracy"] is None
+  assert "| persistence |" in text and " n/a |" in text
 
 
 @pytest.mark.parametrize("argv,message", [
