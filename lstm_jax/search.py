@@ -33,7 +33,8 @@ from lstm_jax.train import train_variants, unstack
 
 TABLE_COLUMNS = [
     "units", "layers", "dropout", "learning_rate", "seed", "val_loss",
-    "train_loss", "status", "best_epoch", "epochs_run", "final_learning_rate",
+    "train_loss", "status", "diverged_epoch", "best_epoch", "epochs_run",
+    "final_learning_rate",
     "seconds", "compile_seconds", "parameters", "samples_per_parameter",
 ]
 # What tells the configurations of a table apart.

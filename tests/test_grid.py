@@ -167,6 +167,24 @@ def test_several_input_features_run_end_to_end(shared_data, tmp_path):
   assert [json.loads(line)["epoch"] for line in metrics] == [1, 2]
 
 
+def test_a_diverging_variant_is_in_the_table_with_its_epoch(shared_data,
+                                                          tmp_path):
+  workdir = tmp_path / "wild"
+  args = [a for a in TINY if not a.startswith("--dropouts")]
+  done = grid(f"--data={shared_data / 'ETTh1.csv'}", "--column=OT",
+              "--phase=search", "--dropouts=0", "--learning_rates=1e-3,1e30",
+              f"--workdir={workdir}", *args)
+  assert done.returncode == 0, done.stderr[-3000:]
+  with open(workdir / "search_results.csv") as f:
+    rows = {float(r["learning_rate"]): r for r in csv.DictReader(f)}
+  assert (rows[1e30]["status"], rows[1e30]["diverged_epoch"]) == (
+      "diverged", "1")
+  assert rows[1e-3]["status"] != "diverged" and (
+      rows[1e-3]["diverged_epoch"] == "0")
+  assert json.loads((workdir / "selected.json").read_text())[
+      "learning_rate"] == 1e-3
+
+
 def test_horizon_target_and_season_run_end_to_end(shared_data, tmp_path):
   workdir = tmp_path / "horizon"
   done = grid(f"--data={shared_data / 'ETTh1.csv'}", "--column=OT",
