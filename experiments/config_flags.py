@@ -40,10 +40,15 @@ def parse_flags(argv: list[str], flag_values=flags.FLAGS) -> list[str]:
   """absl's flag parsing (for `app.run`), with a bad or unknown flag told
   in one line and exit status 2, like every other input error."""
   try:
-    return flag_values(argv)
+    rest = flag_values(argv)
   except flags.Error as error:
     print(f"error: {error}; see --helpfull for the flags", file=sys.stderr)
     sys.exit(2)
+  if len(rest) > 1:
+    print(f"error: unexpected argument {rest[1]!r}: every setting is a flag "
+          "(--name=value); see --helpfull for the flags", file=sys.stderr)
+    sys.exit(2)
+  return rest
 
 
 def config_from_flags(

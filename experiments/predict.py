@@ -24,6 +24,7 @@ from experiments.config_flags import parse_flags
 from experiments.logs import quiet_orbax
 from lstm_jax import rundir
 from lstm_jax.data import DataError
+from lstm_jax.data.missing import POLICIES
 from lstm_jax.predict import forecast
 
 flags.DEFINE_string("workdir", None, "A run directory with a finished fit.")
@@ -32,6 +33,10 @@ flags.DEFINE_string("data", None, "Series to forecast from; default the "
 flags.DEFINE_string("cache_dir", None, "Where prepared data files are kept.")
 flags.DEFINE_string("out", None, "CSV to write; default "
                     "<workdir>/forecast.csv.")
+flags.DEFINE_enum("missing", None, list(POLICIES), "Missing cells in --data "
+                  "(empty, NaN, null, -); default as the run read its file.")
+flags.DEFINE_enum("decimal", None, [".", ","], "Decimal mark of --data; "
+                  "default as the run read its file.")
 FLAGS = flags.FLAGS
 
 
@@ -45,7 +50,8 @@ def main(argv):
   workdir = Path(FLAGS.workdir)
   try:
     rows = forecast(workdir, FLAGS.data,
-                    FLAGS.cache_dir and Path(FLAGS.cache_dir))
+                    FLAGS.cache_dir and Path(FLAGS.cache_dir), FLAGS.missing,
+                    FLAGS.decimal)
     out = io.StringIO()
     writer = csv.DictWriter(out, ["step", "time", "forecast"],
                             lineterminator="\n")

@@ -62,12 +62,19 @@ def load_model(directory: Path) -> tuple[dict, dict]:
     if step is None:
       raise RunDirError(f"{directory}: no checkpoint; run --phase=fit first")
     device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
-    target = jax.tree.map(
-        lambda leaf: jax.ShapeDtypeStruct(leaf.shape, leaf.dtype,
-                                          sharding=device),
-        manager.item_metadata(step)["params"])
-    restored = manager.restore(step, args=ocp.args.Composite(
-        params=ocp.args.StandardRestore(target), meta=ocp.args.JsonRestore()))
+    try:
+      target = jax.tree.map(
+          lambda leaf: jax.ShapeDtypeStruct(leaf.shape, leaf.dtype,
+                                            sharding=device),
+          manager.item_metadata(step)["params"])
+      restored = manager.restore(step, args=ocp.args.Composite(
+          params=ocp.args.StandardRestore(target),
+          meta=ocp.args.JsonRestore()))
+    except Exception as error:  # Orbax and TensorStore raise many kinds
+      raise RunDirError(
+          f"{directory / str(step)}: damaged checkpoint ({type(error).__name__}"
+          f": {str(error).splitlines()[0][:200]}); run --phase=fit again "
+          "after deleting that directory") from None
   return restored.params, restored.meta
 
 

@@ -3,6 +3,7 @@ of a series, from the run directory alone (no training code runs)."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import jax
@@ -11,11 +12,12 @@ import numpy as np
 from lstm_jax import rundir
 from lstm_jax.checkpoint import load_model
 from lstm_jax.data import (
-    DataError,
-    ReadOptions,
-    Scaler,
-    demo_series,
-    read_series,
+  ColumnError,
+  DataError,
+  ReadOptions,
+  Scaler,
+  demo_series,
+  read_series,
 )
 from lstm_jax.data.dataset import model_values
 from lstm_jax.evaluate import to_levels
@@ -24,16 +26,23 @@ from lstm_jax.train import make_predict
 
 
 def forecast(workdir: Path, data: str | None = None,
-             cache_dir: Path | None = None) -> list[dict]:
+             cache_dir: Path | None = None, missing: str | None = None,
+             decimal: str | None = None) -> list[dict]:
   """The next `horizon` values after the series' last row: dicts of step,
-  time (or None) and forecast, in the series' original units."""
+  time (or None) and forecast, in the series' original units. `missing`
+  and `decimal` (see ReadOptions) default to how the run read its file."""
+  if not workdir.is_dir():
+    raise rundir.RunDirError(f"{workdir}: no such run directory; give the "
+                             "--workdir of a run whose fit has finished")
   if not (workdir / "checkpoints").exists():
     raise rundir.RunDirError(f"{workdir / 'checkpoints'}: missing; finish "
                              "the run's fit first (--phase=fit)")
   params, meta = load_model(workdir / "checkpoints")
   features = tuple(meta.get("features") or (meta["column"],))
   summary = rundir.read_json(workdir / "data_summary.json")
-  options = ReadOptions(**summary.get("read_options", {}))  # as the run read
+  options = ReadOptions(**summary.get("read_options", {}))  # as the run
+  options = dataclasses.replace(options, missing=missing or options.missing,
+                                decimal=decimal or options.decimal)
   if data is None and summary["source"].startswith("synthetic demo series"):
     series = demo_series()
   elif data is None:
@@ -43,7 +52,15 @@ def forecast(workdir: Path, data: str | None = None,
     series = read_series(summary["source"], meta["column"], features,
                          cache_dir, options)
   else:
-    series = read_series(data, meta["column"], features, cache_dir, options)
+    try:
+      series = read_series(data, meta["column"], features, cache_dir,
+                           options)
+    except ColumnError as error:
+      raise DataError(
+          f"{data}: no column {error.name!r}, which the run's model reads "
+          f"(it was trained on {', '.join(features)}); the file's columns "
+          f"are {', '.join(error.columns)}; give a file with those "
+          "columns") from None
   length, horizon = meta["sequence_length"], meta["horizon"]
   target = meta.get("target", "level")
   needed = length + (target != "level")

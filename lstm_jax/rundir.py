@@ -57,8 +57,15 @@ def write_json(path: Path, value) -> None:
 
 
 def read_json(path: Path):
-  with open(path) as f:
-    return json.load(f)
+  """The JSON in `path`; a damaged file is a one-line RunDirError."""
+  try:
+    with open(path, encoding="utf-8") as f:
+      return json.load(f)
+  except (json.JSONDecodeError, UnicodeDecodeError) as error:
+    raise RunDirError(
+        f"{path}: damaged, not readable as JSON ({error}); restore it from a "
+        "copy, or delete it (and what was made from it) to redo that "
+        "step") from None
 
 
 def write_csv(path: Path, rows: list[dict], columns: list[str]) -> None:

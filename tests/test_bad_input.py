@@ -90,6 +90,11 @@ FILES = [  # (file content, message)
      "time column 'date' repeats at file line 3"),
     ("date,value\n2024-01-01 00:00:00,1\n,2\n", "time column 'date' is empty "
      "at file line 3"),
+    (_hourly(40) + "notadate,1\n" + _hourly(40).split("\n", 1)[1],
+     "time column 'date', file line 42: 'notadate' is not a time like "
+     "'%Y-%m-%d %H:%M:%S'"),
+    ("date,value,value\n2024-01-01 00:00:00,1,2\n", "the header names "
+     "column 'value' 2 times (columns 2, 3); rename all but one"),
     (_hourly(20), "20 rows are too few for --sequence_length=16"),
     (_hourly(800, np.full(800, 3.0)), "column 'value' is constant (3) in the "
      "training split"),
@@ -127,6 +132,7 @@ FLAGS = [  # (changed flags, message)
     (["--sequence_length=0"], "--sequence_length=0 must be at least 1"),
     (["--horizon=0"], "--horizon=0 must be at least 1"),
     (["--unknown_flag=1"], "Unknown command line flag 'unknown_flag'"),
+    (["units=64"], "unexpected argument 'units=64': every setting is a flag"),
     (["--epochs=many"], "flag --epochs=many: invalid literal for int()"),
     (["--missing=sometimes"], "flag --missing=sometimes: value should be one "
      "of <error|ffill|interpolate|drop>"),
@@ -166,6 +172,25 @@ def test_an_unreadable_file_is_named(finished, run_main, monkeypatch):
   assert status == 2 and err.count("\n") == 1
   assert f"{fresh}: cannot be read (Permission denied); check its " in err
   assert _snapshot(workdir) == before
+
+
+@pytest.mark.parametrize("damaged", ["run.json", "search/cell_u8_l1.json"])
+def test_a_damaged_file_in_the_run_directory_is_named(finished, tmp_path,
+                                                      run_main, damaged):
+  _, workdir, args = finished
+  copy = tmp_path / "run"
+  shutil.copytree(workdir, copy)
+  (copy / damaged).write_text('{"units": 8,')  # cut short by hand
+  if damaged.startswith("search/"):  # the table is remade from the cells
+    (copy / "search_results.csv").unlink()
+  before = _snapshot(copy)
+  status, err = run_main(*_replace(args, f"--workdir={copy}"))
+  assert (status, err.count("\n")) == (2, 1), err
+  assert err.startswith(f"error: {copy / damaged}: damaged, not readable as "
+                        "JSON")
+  after = _snapshot(copy)  # the same bytes (some rewritten as they were)
+  assert {k: v[0] for k, v in after.items()} == {
+      k: v[0] for k, v in before.items()}
 
 
 def test_a_run_directory_that_cannot_be_written(finished, tmp_path, run_main,

@@ -279,7 +279,7 @@ def test_forecasting_forward_from_the_run_directory(etth1_run, shared_data,
 
 @pytest.mark.parametrize("argv,message", [
     ([], "--workdir is required"),
-    (["--workdir=nowhere"], "nowhere/checkpoints: missing"),
+    (["--workdir=nowhere"], "nowhere: no such run directory"),
 ])
 def test_predict_bad_input(argv, message):
   done = predict(*argv)
@@ -311,7 +311,51 @@ def test_predict_with_a_file_lacking_the_column(etth1_run, tmp_path):
   done = predict(f"--workdir={workdir}", f"--data={other}",
                  f"--cache_dir={tmp_path / 'cache'}")
   assert done.returncode == 2
-  assert "no column 'OT' (--column)" in done.stderr
+  assert done.stderr.strip().splitlines()[-1] == (
+      f"error: {other}: no column 'OT', which the run's model reads (it was "
+      "trained on OT); the file's columns are a, b; give a file with those "
+      "columns")
+
+
+def test_predict_reads_a_newer_file_with_missing_values(etth1_run,
+                                                        shared_data, tmp_path):
+  from lstm_jax.data.errors import DataError
+  from lstm_jax.predict import forecast
+
+  workdir, _ = etth1_run
+  lines = (shared_data / "ETTh1.csv").read_text().splitlines()
+  lines[-1] = lines[-1].rsplit(",", 1)[0] + ","  # the last OT cell empty
+  newer = tmp_path / "newer.csv"
+  newer.write_text("\n".join(lines) + "\n")
+  with pytest.raises(DataError, match="choose --missing=ffill"):
+    forecast(workdir, str(newer), tmp_path / "cache")
+  filled = forecast(workdir, str(newer), tmp_path / "cache", missing="ffill")
+  # The last row now repeats the one before: as a file ending a row earlier
+  # with that row written twice.
+  lines[-1] = lines[-1].rsplit(",", 1)[0] + "," + lines[-2].rsplit(",")[-1]
+  repeated = tmp_path / "repeated.csv"
+  repeated.write_text("\n".join(lines) + "\n")
+  assert filled == forecast(workdir, str(repeated), tmp_path / "cache")
+
+
+@pytest.mark.parametrize("damaged,message", [
+    ("data_summary.json", "data_summary.json: damaged, not readable as JSON"),
+    ("checkpoints/*/meta/metadata", ": damaged checkpoint (JSONDecodeError"),
+    ("checkpoints/*/params/d/*", ": damaged checkpoint ("),
+])
+def test_predict_from_a_damaged_run_is_one_line(etth1_run, tmp_path,
+                                                damaged, message):
+  workdir, _ = etth1_run
+  copy = tmp_path / "run"
+  shutil.copytree(workdir, copy)
+  for path in copy.glob(damaged):
+    path.write_text("{")
+  done = predict(f"--workdir={copy}")
+  assert done.returncode == 2
+  # (When array data is damaged, TensorStore's reader threads may still print
+  # "Event loop is closed" as the process exits, after this line.)
+  [line] = [x for x in done.stderr.splitlines() if x.startswith("error: ")]
+  assert line.startswith(f"error: {copy}") and message in line
 
 
 def test_dry_run_prints_the_plan_and_writes_nothing(tmp_path, run_main):

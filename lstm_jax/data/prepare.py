@@ -32,7 +32,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from lstm_jax.data.errors import DataError
+from lstm_jax.data.errors import ColumnError, DataError
 from lstm_jax.data.missing import (
     NULL_TOKENS,
     POLICIES,
@@ -344,11 +344,17 @@ def _wanted(path: str, names: list[str], column: str | None,
       close = difflib.get_close_matches(name, names, n=1, cutoff=0.0)
       flag = "--column" if name == column else "--features"
       hint = f"; did you mean {flag}={close[0]}?" if close else ""
-      raise DataError(f"{path}: no column {name!r} ({flag}); the columns are "
-                      f"{', '.join(names)}{hint}")
+      raise ColumnError(f"{path}: no column {name!r} ({flag}); the columns "
+                        f"are {', '.join(names)}{hint}", name, names)
   if len(set(wanted)) != len(wanted):
     raise DataError(f"{path}: --features={','.join(features)} repeats a "
                     "column")
+  for name in wanted:
+    places = [i + 1 for i, n in enumerate(names) if n == name]
+    if len(places) > 1:
+      raise DataError(f"{path}: the header names column {name!r} "
+                      f"{len(places)} times (columns "
+                      f"{', '.join(map(str, places))}); rename all but one")
   return wanted
 
 
@@ -387,16 +393,28 @@ def _time_column(names: list[str], wanted: list[str]) -> str | None:
 
 
 def _time_format(values: list[str]) -> str | None:
-  """The first of TIME_FORMATS that reads every sampled value."""
+  """The one of TIME_FORMATS that reads most sampled values, when that is at
+  least half of them: a column of times with one bad cell is still a time
+  column, and the reader then names the bad cell's line."""
   sample = [v.strip() for v in values if v.strip()]
-  for fmt in TIME_FORMATS if sample else ():
-    try:
-      for value in sample:
+
+  def reads(fmt):
+    count = 0
+    for value in sample:
+      try:
         datetime.datetime.strptime(value, fmt)
-    except ValueError:
-      continue
-    return fmt
-  return None
+        count += 1
+      except ValueError:
+        pass
+    return count
+
+  counts = {}
+  for fmt in TIME_FORMATS if sample else ():
+    counts[fmt] = reads(fmt)
+    if counts[fmt] == len(sample):
+      return fmt
+  best = max(counts, key=counts.get, default=None)
+  return best if best and 2 * counts[best] >= len(sample) else None
 
 
 def _csv_blocks(path: str, column: str | None, features,
