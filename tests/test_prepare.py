@@ -112,9 +112,15 @@ def test_a_broken_cache_entry_is_prepared_again(tmp_path):
   assert prepare(str(source), "close", (), cache).meta == first.meta
 
 
-def test_a_large_file_is_read_in_blocks(tmp_path, monkeypatch):
+@pytest.mark.parametrize("header,end", [
+    ("time,value", "\n"),  # cut into segments at line ends, parsed by threads
+    ("time,value", "\r\n"),
+    ('"time","value"', "\n"),  # quoted fields: streamed, block by block
+])
+def test_a_large_file_is_read_in_blocks(tmp_path, monkeypatch, header, end):
   import lstm_jax.data.prepare as module
   monkeypatch.setattr(module, "BLOCK_BYTES", 4096)  # many blocks
+  monkeypatch.setattr(module, "SEGMENT_BYTES", 10007)  # cuts inside lines
   rows = 20000
   t = np.datetime64("2024-01-01T00:00") + np.arange(rows).astype(
       "timedelta64[m]")
@@ -122,14 +128,20 @@ def test_a_large_file_is_read_in_blocks(tmp_path, monkeypatch):
   lines = [f"{str(s).replace('T', ' ')},{v}" for s, v in zip(t, values,
                                                              strict=True)]
   source = tmp_path / "long.csv"
-  source.write_text("time,value\n" + "\n".join(lines) + "\n")
+  source.write_bytes((header + end + end.join(lines) + end).encode())
   series = read_series(str(source), "value", (), tmp_path / "cache")
   np.testing.assert_array_equal(series.values[:, 0], values.astype(np.float32))
+  np.testing.assert_array_equal(np.diff(series.times), 60)
   assert series.meta["gaps"] == 0 and series.meta["rows"] == rows
   # An unsorted row deep inside the file is found across block seams.
   lines[15000], lines[15001] = lines[15001], lines[15000]
-  source.write_text("time,value\n" + "\n".join(lines) + "\n")
+  source.write_bytes((header + end + end.join(lines) + end).encode())
   with pytest.raises(DataError, match="goes back at file line 15003"):
+    read_series(str(source), "value", (), tmp_path / "cache")
+  # Nor is a bad cell lost at a seam.
+  lines[15000] = lines[15001].replace(",", ",x")
+  source.write_bytes((header + end + end.join(lines)).encode())  # no last end
+  with pytest.raises(DataError, match="file line 15002: 'x"):
     read_series(str(source), "value", (), tmp_path / "cache")
 
 
