@@ -497,7 +497,8 @@ def train_variants(
         save_if_due(loop, at)
     train_loss = np.asarray(loop.epoch_loss) / loader.windows
     val_loss = np.asarray(eval_loss(loop.states.params, val_rows, val_starts))
-    healthy = np.asarray(loop.healthy)
+    # A finite training loss with a validation loss that overflows diverged too.
+    healthy = np.asarray(loop.healthy) & np.isfinite(val_loss)
     trained = loop.active & healthy
     at = dict(epoch=epoch + 1, chunk=0, step=0, done=at["done"])
     loop = _end_of_epoch(loop, loop.states, train_loss, val_loss, healthy,

@@ -206,6 +206,20 @@ def _train(variants, config, checkpoints=None, chunk_windows=10**6,
                         checkpoints=checkpoints, stop=stop)
 
 
+def test_a_validation_loss_that_overflows_counts_as_diverged():
+  series, starts, model, _, _ = _setup(1)
+  # Training rows stay finite; one validation target overflows the squared
+  # error (float32), so every variant's validation loss is inf.
+  series = series.at[140, 0].set(1e30)
+  loader, val = _data(series, 80, np.asarray(starts[120:140]))
+  result = train_variants(model, loader, val, _variants([0.0, 0.3]),
+                          _config(epochs=3))
+  assert result.status == ["diverged", "diverged"]
+  assert result.diverged_epoch.tolist() == [1, 1]
+  np.testing.assert_array_equal(result.epochs_run, [1, 1])
+  assert np.isinf(result.best_val_loss).all()
+
+
 def test_learning_rates_and_seeds_are_variants_like_dropout(highest_precision):
   variants = [Variant(0.0, 1e-2, 0), Variant(0.0, 1e-3, 0),
               Variant(0.2, 1e-2, 1)]
