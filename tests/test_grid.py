@@ -277,6 +277,45 @@ def test_forecasting_forward_from_the_run_directory(etth1_run, shared_data,
   assert ahead[0]["forecast"] != pytest.approx(expected)
 
 
+@pytest.mark.parametrize("name,column,target,times", [
+    ("ETTh1.csv", "OT", "diff", ["2018-06-26 20:00:00", "2018-06-26 21:00:00",
+                                 "2018-06-26 22:00:00"]),
+    ("XAU_1d.csv", "Close", "log_return", [  # a day on, weekends or not
+        "2025-06-07 00:00:00", "2025-06-08 00:00:00", "2025-06-09 00:00:00"]),
+])
+def test_forecasting_changes_several_steps_ahead(shared_data, tmp_path, name,
+                                                 column, target, times):
+  import jax.numpy as jnp
+  import numpy as np
+
+  from lstm_jax.data import Scaler, read_series
+  from lstm_jax.model import LSTMForecaster
+  from lstm_jax.predict import forecast
+
+  workdir = tmp_path / "changes"
+  done = grid(f"--data={shared_data / name}", f"--column={column}",
+              f"--workdir={workdir}", f"--target={target}", "--horizon=3",
+              *TINY)
+  assert done.returncode == 0, done.stderr[-3000:]
+  rows = forecast(workdir)
+  assert [r["time"] for r in rows] == times
+  # By hand: the last 16 changes, scaled, through the model; the three
+  # forecast changes unscaled and accumulated from the last level.
+  params, meta = load_model(workdir / "checkpoints")
+  levels = np.asarray(read_series(str(shared_data / name), column).values[
+      :, 0], np.float64)
+  changes = np.diff(levels if target == "diff" else np.log(levels))[-16:]
+  scaler = Scaler(**meta["scaler"])
+  window = scaler.transform(changes[:, None])
+  out = LSTMForecaster(8, 1, 3).apply({"params": params},
+                                      jnp.asarray(window, jnp.float32)[None])
+  steps = np.cumsum(scaler.inverse(np.asarray(out, np.float64))[0])
+  expected = (levels[-1] + steps if target == "diff"
+              else levels[-1] * np.exp(steps))
+  np.testing.assert_allclose([r["forecast"] for r in rows], expected,
+                             rtol=1e-5)
+
+
 @pytest.mark.parametrize("argv,message", [
     ([], "--workdir is required"),
     (["--workdir=nowhere"], "nowhere: no such run directory"),
