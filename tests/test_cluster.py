@@ -86,11 +86,13 @@ def test_four_search_tasks_on_one_directory_give_the_one_task_table(
   assert _table(shared) == _table(alone)  # collected by the last task
   selected = json.loads((shared / "selected.json").read_text())
   assert selected == json.loads((alone / "selected.json").read_text())
-  # Collecting again, explicitly, writes the same table.
+  # Collecting again, explicitly, by three collectors racing: one whole
+  # table, the same, and no temporary file left.
   (shared / "search_results.csv").unlink()
-  _finish(_grid(data, f"--workdir={shared}", "--phase=collect", *GRID,
-                "--num_shards=4", "--shard_index=0"))
+  _finish(*[_grid(data, f"--workdir={shared}", "--phase=collect", *GRID,
+                  "--num_shards=4", f"--shard_index={i}") for i in range(3)])
   assert _table(shared) == _table(alone)
+  assert not [p for p in shared.rglob(".*") if p.is_file()]
 
 
 def test_a_sharded_task_refuses_the_other_phases(series, tmp_path):

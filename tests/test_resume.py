@@ -31,20 +31,20 @@ ARGS = ["--column=value", "--units_min=8", "--units_max=8", "--layers=1,2",
 TIMES = {"seconds", "compile_seconds"}
 
 
-def _run(command, workdir, data):
+def _run(command, workdir, data, args=ARGS):
   env = {**os.environ, "PYTHONPATH": str(ROOT)}
   return subprocess.run(
       [sys.executable, *command, f"--data={data}", f"--workdir={workdir}",
-       *ARGS], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+       *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
 
 
-def _grid(workdir, data):
-  return _run(["-m", "experiments.grid"], workdir, data)
+def _grid(workdir, data, args=ARGS):
+  return _run(["-m", "experiments.grid"], workdir, data, args)
 
 
-def _killed(point, n, workdir, data):
+def _killed(point, n, workdir, data, args=ARGS):
   return _run([str(ROOT / "tests" / "kill_runner.py"), point, str(n), "--"],
-              workdir, data)
+              workdir, data, args)
 
 
 @pytest.fixture(scope="module")
@@ -129,3 +129,31 @@ def test_a_killed_run_ends_exactly_as_an_uninterrupted_one(
   assert resumed["test"] == uninterrupted["test"]
   for a, b in zip(resumed["params"], uninterrupted["params"], strict=True):
     np.testing.assert_array_equal(a, b)
+
+
+def test_a_killed_search_task_resumes_its_own_cell(uninterrupted, runs,
+                                                   series_csv):
+  # Two tasks of a job array, one cell each; segments sized by the clock
+  # (the default) rather than fixed: results must not depend on them.
+  workdir = runs / "sharded"
+  args = [a for a in ARGS if not a.startswith("--segment_steps")]
+
+  def task(index):
+    return [*args, "--phase=search", "--num_shards=2", f"--shard_index={index}"]
+
+  killed = _killed("segment", 2, workdir, series_csv, task(1))
+  assert killed.returncode == -9, killed.stderr[-3000:]
+  _assert_nothing_half_written(workdir)
+  assert list((workdir / "search").glob("state_*")), "no cell checkpoint yet"
+  again = _grid(workdir, series_csv, task(1))
+  assert again.returncode == 0, again.stderr[-3000:]
+  assert "resuming" in again.stderr
+  assert not (workdir / "search_results.csv").exists()  # task 0 not done
+  done = _grid(workdir, series_csv, task(0))
+  assert done.returncode == 0, done.stderr[-3000:]
+  _assert_nothing_half_written(workdir)
+  assert not list((workdir / "search").glob("state_*"))
+  with open(workdir / "search_results.csv") as f:  # the last task collected
+    assert _without_times(csv.DictReader(f)) == uninterrupted["table"]
+  assert json.loads((workdir / "selected.json").read_text()) == (
+      uninterrupted["selected"])
