@@ -27,26 +27,33 @@ flags.DEFINE_integer("length", 60, "Window length.")
 FLAGS = flags.FLAGS
 
 
-def main(argv):
-  del argv
-  model = LSTMForecaster(FLAGS.units, FLAGS.layers)
+def time_forecast(units: int, layers: int, windows: int,
+                  length: int = 60) -> dict:
+  """Seconds to forecast `windows` windows with a (units, layers) model,
+  after a first call that compiles."""
+  model = LSTMForecaster(units, layers)
   series = jax.device_put(np.random.default_rng(0).normal(
-      size=(FLAGS.windows + FLAGS.length, 1)).astype(np.float32))
-  starts = jnp.arange(FLAGS.windows, dtype=jnp.int32)
-  params = model.init(jax.random.key(0),
-                      jnp.zeros((1, FLAGS.length, 1)))["params"]
-  predict = jax.jit(make_predict(model, FLAGS.length))
+      size=(windows + length, 1)).astype(np.float32))
+  starts = jnp.arange(windows, dtype=jnp.int32)
+  params = model.init(jax.random.key(0), jnp.zeros((1, length, 1)))["params"]
+  predict = jax.jit(make_predict(model, length))
   tick = time.perf_counter()
   predict(params, series, starts).block_until_ready()
   first = time.perf_counter() - tick
   tick = time.perf_counter()
   predict(params, series, starts).block_until_ready()
   seconds = time.perf_counter() - tick
-  print(json.dumps(dict(
-      units=FLAGS.units, layers=FLAGS.layers, windows=FLAGS.windows,
-      seconds=round(seconds, 2), compile_and_first_call=round(first, 2),
-      windows_per_s=round(FLAGS.windows / seconds),
-      device=jax.devices()[0].device_kind, date=time.strftime("%Y-%m-%d"))))
+  return dict(units=units, layers=layers, windows=windows,
+              seconds=round(seconds, 2), compile_and_first_call=round(first, 2),
+              windows_per_s=round(windows / seconds),
+              device=jax.devices()[0].device_kind,
+              date=time.strftime("%Y-%m-%d"))
+
+
+def main(argv):
+  del argv
+  print(json.dumps(time_forecast(FLAGS.units, FLAGS.layers, FLAGS.windows,
+                                 FLAGS.length)))
 
 
 if __name__ == "__main__":
