@@ -75,7 +75,7 @@ FILES = [  # (file content, message)
      "number; fix or remove that row"),
     (_hourly(2) + "2024-01-01 02:00:00,\n2024-01-01 03:00:00,null\n"
      "2024-01-01 04:00:00,-\n2024-01-01 05:00:00,NaN\n",
-     "4 missing values (empty, NaN, null or - cells) in column 'value' (4), "
+     "4 missing values (empty, NaN, NA, null or - cells) in column 'value' (4), "
      "first at file lines 4, 5, 6, 7; fill them in, or choose "
      "--missing=ffill"),
     (_hourly(2) + "2024-01-01 02:00:00,inf\n", "column 'value' has infinite "

@@ -149,7 +149,7 @@ def test_npy_one_and_two_dimensional(tmp_path):
      "file seems to use a decimal comma: pass --decimal=,"),
     ("a,b\n1,2\n3,4,5\n", "a", r"not readable as CSV with delimiter ','.*"
      "Expected 2 columns, got 3"),
-    ("t,a\n1,1\n2,\n3,NaN\n4,5\n", "a", r"2 missing values \(empty, NaN, "
+    ("t,a\n1,1\n2,\n3,NaN\n4,5\n", "a", r"2 missing values \(empty, NaN, NA, "
      r"null or - cells\) in column 'a' \(2\), first at file lines 3, 4; fill "
      "them in, or choose --missing=ffill"),
     ("a\n1\ninf\n", "a", r"infinite values \(first at file line 3"),

@@ -100,7 +100,7 @@ def handle_missing(blocks: Iterator[Block], policy: str, columns: list[str],
                           stats.per_column.items())
     column = "columns" if len(stats.per_column) > 1 else "column"
     raise DataError(
-        f"{path}: {stats.cells} missing values (empty, NaN, null or - cells) "
+        f"{path}: {stats.cells} missing values (empty, NaN, NA, null or - cells) "
         f"in {column} {counts}, first at {unit} "
         f"{', '.join(p[1] for p in places)}{more}; fill them in, or choose "
         "--missing=ffill, --missing=interpolate or --missing=drop")
