@@ -30,8 +30,22 @@ def start(phase: str) -> distributed.Shard:
   """Joins the other processes when asked, and returns this task's share
   of the search."""
   if FLAGS.distributed:
-    distributed.initialize(FLAGS.coordinator_address, FLAGS.num_processes,
-                           FLAGS.process_id)
+    address, count, index = (FLAGS.coordinator_address, FLAGS.num_processes,
+                             FLAGS.process_id)
+    if address and not (":" in address and count and index is not None
+                        and 0 <= index < count):
+      raise ConfigError(
+          f"--coordinator_address={address} needs the form HOST:PORT, with "
+          "--num_processes (at least 1) and --process_id in [0, "
+          "--num_processes)")
+    try:
+      distributed.initialize(address, count, index)
+    except (ValueError, IndexError, RuntimeError) as error:
+      raise ConfigError(
+          f"--distributed: JAX's multi-process runtime did not start "
+          f"({str(error).splitlines()[0]}); run under Slurm (srun) or give "
+          "--coordinator_address=HOST:PORT, --num_processes and "
+          "--process_id") from None
     if jax.process_index() > 0:  # one log for the job: the first process's
       logging.set_verbosity(logging.WARNING)
   try:

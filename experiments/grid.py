@@ -122,8 +122,9 @@ def main(argv):
   del argv
   quiet_orbax()
   preset = FLAGS.preset or ("conservative" if FLAGS.data else "demo")
-  name = Path(FLAGS.data).name.split(".")[0] if FLAGS.data else "demo"
-  workdir = Path(FLAGS.workdir or f"runs/{name}")
+  name = Path(FLAGS.data).name.lstrip(".").split(".")[0] if FLAGS.data else (
+      "demo")
+  workdir = Path(FLAGS.workdir or f"runs/{name or 'series'}")
   try:
     shard = cluster_flags.start(FLAGS.phase)
     config, explicit = config_from_flags(preset)

@@ -73,8 +73,8 @@ def load_model(directory: Path) -> tuple[dict, dict]:
     except Exception as error:  # Orbax and TensorStore raise many kinds
       raise RunDirError(
           f"{directory / str(step)}: damaged checkpoint ({type(error).__name__}"
-          f": {str(error).splitlines()[0][:200]}); run --phase=fit again "
-          "after deleting that directory") from None
+          f": {str(error).splitlines()[0][:200]}); to fit again, delete that "
+          "directory and run the same command") from None
   return restored.params, restored.meta
 
 

@@ -203,8 +203,8 @@ def validate(config: LSTMConfig) -> None:
        f"--learning_rates={_csv(config.learning_rates)} repeats a rate"),
       (len(set(config.seeds)) == len(config.seeds),
        f"--seeds={_csv(config.seeds)} repeats a seed"),
-      (all(s >= 0 for s in (config.seed, *config.seeds)),
-       "--seed and --seeds must not be negative"),
+      (all(0 <= s < 2**32 for s in (config.seed, *config.seeds)),
+       "--seed and --seeds must lie in [0, 2**32)"),
       (config.min_delta >= 0, f"--min_delta={config.min_delta} must not be "
        "negative"),
       (config.lr_patience >= 0,

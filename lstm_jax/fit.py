@@ -53,7 +53,9 @@ def is_current(workdir: Path, files: FitFiles = SELECTED) -> bool:
   """Whether the saved fit is of the configuration selected now (a widened
   grid may have selected another)."""
   path, selection = workdir / files.summary, workdir / files.selection
-  if not (path.exists() and selection.exists()):
+  checkpoints = workdir / files.checkpoints
+  if not (path.exists() and selection.exists() and checkpoints.is_dir()
+          and any(checkpoints.iterdir())):  # a deleted checkpoint: fit again
     return False
   fitted, selected = rundir.read_json(path), rundir.read_json(selection)
   return all(fitted.get(k) == selected[k] for k in CONFIG_KEYS)

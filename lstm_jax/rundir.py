@@ -61,6 +61,10 @@ def read_json(path: Path):
   try:
     with open(path, encoding="utf-8") as f:
       return json.load(f)
+  except FileNotFoundError:
+    raise RunDirError(
+        f"{path}: missing from the run directory; run the phase that writes "
+        "it again (--phase=all redoes what is missing)") from None
   except (json.JSONDecodeError, UnicodeDecodeError) as error:
     raise RunDirError(
         f"{path}: damaged, not readable as JSON ({error}); restore it from a "

@@ -153,7 +153,12 @@ def collect(data: Dataset, workdir: Path) -> list[dict]:
     if not path.exists():
       raise rundir.RunDirError(
           f"{path}: missing; run --phase=search to finish the grid")
-    rows += rundir.read_json(path)
+    cell = rundir.read_json(path)
+    if not (isinstance(cell, list) and cell):
+      raise rundir.RunDirError(
+          f"{path}: damaged, holds no results; delete it to search that "
+          "cell again")
+    rows += cell
   windows = data.search_data()[0].windows
   for row in rows:
     row["samples_per_parameter"] = round(windows / row["parameters"], 3)

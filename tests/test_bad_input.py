@@ -131,8 +131,16 @@ FLAGS = [  # (changed flags, message)
     (["--preset=huge"], "--preset='huge' is unknown; choose one of"),
     (["--sequence_length=0"], "--sequence_length=0 must be at least 1"),
     (["--horizon=0"], "--horizon=0 must be at least 1"),
+    (["--season=681"], "--season=681 is longer than the 680 rows before the "
+     "test split; the seasonal baseline needs a whole season"),
     (["--unknown_flag=1"], "Unknown command line flag 'unknown_flag'"),
     (["units=64"], "unexpected argument 'units=64': every setting is a flag"),
+    (["--distributed"], "--distributed: JAX's multi-process runtime did not "
+     "start (coordinator_address should be defined.)"),
+    (["--distributed", "--coordinator_address=nohost", "--num_processes=2",
+      "--process_id=0"], "--coordinator_address=nohost needs the form "
+     "HOST:PORT"),
+    (["--seed=4294967296"], "--seed and --seeds must lie in [0, 2**32)"),
     (["--epochs=many"], "flag --epochs=many: invalid literal for int()"),
     (["--missing=sometimes"], "flag --missing=sometimes: value should be one "
      "of <error|ffill|interpolate|drop>"),

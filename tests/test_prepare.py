@@ -110,6 +110,57 @@ def test_a_broken_cache_entry_is_prepared_again(tmp_path):
   (meta,) = cache.glob("*.json")
   meta.write_text("{")  # cut short
   assert prepare(str(source), "close", (), cache).meta == first.meta
+  for size in (200, 0):  # the array cut short, then emptied
+    os.truncate(values, size)
+    again = prepare(str(source), "close", (), cache)
+    np.testing.assert_array_equal(again.values, first.values)
+
+
+@pytest.mark.parametrize("name,text", [
+    ("mac.csv", CSV.replace("\n", "\r")),  # old Mac line ends: CR alone
+    ("spaced.csv", '"timestamp", "open", "high", "low", "close", "volume"\n'
+     + CSV.split("\n", 1)[1]),  # quoted names with spaces: streamed
+    ("spaced.csv.gz", CSV.replace(",", ", ", 5)),
+    ("BARS.CSV.GZ", CSV),
+])
+def test_odd_but_sound_csv_files_read_alike(tmp_path, name, text):
+  source = tmp_path / name
+  data = text.encode()
+  source.write_bytes(gzip.compress(data) if name.lower().endswith(".gz")
+                     else data)
+  prepared = prepare(str(source), "close", ("open",), tmp_path / "cache")
+  np.testing.assert_array_equal(prepared.values, [[1.5, 1.0], [2.0, 1.5],
+                                                  [2.5, 2.0], [3.0, 2.5]])
+  assert prepared.meta["time_column"] == "timestamp"
+
+
+def test_upper_case_extensions(tmp_path):
+  np.save(tmp_path / "a.npy", np.array([[1.0, 2.0], [3.0, 4.0]]))
+  (tmp_path / "a.npy").rename(tmp_path / "A.NPY")
+  pq.write_table(pa.table({"close": [1.5, 2.0]}), tmp_path / "b.PARQUET")
+  cache = tmp_path / "cache"
+  np.testing.assert_array_equal(
+      prepare(str(tmp_path / "A.NPY"), "1", (), cache).values, [[2], [4]])
+  np.testing.assert_array_equal(
+      prepare(str(tmp_path / "b.PARQUET"), "close", (), cache).values,
+      [[1.5], [2.0]])
+
+
+def test_damaged_or_odd_files_are_one_line(tmp_path):
+  cache = tmp_path / "cache"
+  np.save(tmp_path / "c.npy", np.array([1 + 2j, 3 + 4j]))
+  with pytest.raises(DataError, match=r"c.npy: holds complex128 values; save "
+                     "real numbers"):
+    prepare(str(tmp_path / "c.npy"), "0", (), cache)
+  long = gzip.compress(("value\n" + "".join(
+      f"{i * 0.5}\n" for i in range(200000))).encode())
+  cut = tmp_path / "cut.csv.gz"
+  for size, message in [(200000, r"cannot be read after file line \d+ "),
+                        (2000, "the compressed file ends early ")]:
+    cut.write_bytes(long[:size])  # a download cut short, late or early
+    with pytest.raises(DataError, match=rf"cut.csv.gz: {message}.*may be "
+                       "damaged or cut short"):
+      prepare(str(cut), "value", (), cache)
 
 
 @pytest.mark.parametrize("header,end", [

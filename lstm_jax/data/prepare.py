@@ -143,10 +143,13 @@ def prepare(path: str, column: str | None, features: tuple[str, ...] = (),
   meta_path = stem.with_suffix(".json")
   meta = _current(stem, stat)
   if meta is not None:
-    return _open(stem, meta)
-  if path.endswith(".npy"):
+    try:
+      return _open(stem, meta)
+    except (ValueError, OSError, EOFError):
+      pass  # a damaged entry (cut short, emptied): prepared again below
+  if path.lower().endswith(".npy"):
     reader = _npy_blocks(path, column, features)
-  elif path.endswith((".parquet", ".pq")):
+  elif path.lower().endswith((".parquet", ".pq")):
     reader = _parquet_blocks(path, column, features)
   else:
     reader = _csv_blocks(path, column, features, options.decimal)
@@ -364,18 +367,23 @@ def _wanted(path: str, names: list[str], column: str | None,
 
 
 def _open_text(path: str):
-  if path.endswith(".gz"):
+  if path.lower().endswith(".gz"):
     return gzip.open(path, "rt", encoding="utf-8-sig", newline="")
   return open(path, encoding="utf-8-sig", newline="")
 
 
 def _sample(path: str) -> tuple[list[str], str, list[list[str]], bool]:
-  """Column names, delimiter, the first rows, and whether any field there is
-  quoted, from the file's start."""
+  """Column names, delimiter, the first rows, and whether the file may be
+  cut into segments at line ends: no field there is quoted (a quoted field
+  may hold a line end) and lines end in LF or CR LF, not CR alone."""
   try:
     with _open_text(path) as f:
       sample = f.read(64 * 1024)
-  except (UnicodeDecodeError, OSError, EOFError) as error:
+  except EOFError as error:
+    raise DataError(f"{path}: the compressed file ends early ({error}); it "
+                    "may be damaged or cut short: copy or export it "
+                    "again") from None
+  except (UnicodeDecodeError, OSError) as error:
     raise DataError(f"{path}: not readable as UTF-8 CSV text ({error}); give "
                     "a CSV, .csv.gz, Parquet or .npy file") from None
   if not sample.strip():
@@ -386,8 +394,9 @@ def _sample(path: str) -> tuple[list[str], str, list[list[str]], bool]:
     delimiter = ","
   lines = sample.splitlines()
   rows = list(csv.reader(lines[:-1] if len(lines) > 1 else lines,
-                         delimiter=delimiter))
-  return [n.strip() for n in rows[0]], delimiter, rows[1:], '"' in sample
+                         delimiter=delimiter, skipinitialspace=True))
+  cuttable = '"' not in sample and "\r" not in sample.replace("\r\n", "")
+  return [n.strip() for n in rows[0]], delimiter, rows[1:], cuttable
 
 
 def _time_column(names: list[str], wanted: list[str]) -> str | None:
@@ -424,7 +433,7 @@ def _time_format(values: list[str]) -> str | None:
 
 def _csv_blocks(path: str, column: str | None, features,
                 decimal: str = ".") -> _Reader:
-  names, delimiter, sample, quoted = _sample(path)
+  names, delimiter, sample, cuttable = _sample(path)
   if decimal == delimiter:
     raise DataError(f"{path}: --decimal={decimal} is also the file's "
                     "delimiter; a decimal comma needs another delimiter "
@@ -452,8 +461,8 @@ def _csv_blocks(path: str, column: str | None, features,
       include_columns=wanted + ([time_name] if time_name else []),
       column_types=types, timestamp_parsers=[fmt] if fmt else None,
       null_values=["", *NULL_TOKENS], decimal_point=decimal)
-  if path.endswith(".gz") or quoted:  # no cutting at line ends: stream
-    batches = _streamed(path, parse, convert)
+  if path.lower().endswith(".gz") or not cuttable:
+    batches = _streamed(path, names, parse, convert)
   else:
     batches = _segmented(path, names, parse, convert)
 
@@ -466,6 +475,10 @@ def _csv_blocks(path: str, column: str | None, features,
         return
       except pa.ArrowInvalid as error:
         raise problem(error) from None
+      except OSError as error:  # a compressed file cut short, a bad disk
+        raise DataError(f"{path}: cannot be read after file line {row + 1} "
+                        f"({str(error).splitlines()[0]}); the file may be "
+                        "damaged or cut short: copy or export it again") from None
       values = np.column_stack(
           [batch.column(name).to_numpy(zero_copy_only=False)
            for name in wanted]) if batch.num_rows else np.zeros(
@@ -487,11 +500,21 @@ def _csv_blocks(path: str, column: str | None, features,
                  unread_times=unread)
 
 
-def _streamed(path: str, parse, convert) -> Iterator[pa.RecordBatch]:
-  """The file's rows in BLOCK_BYTES blocks, read one after another."""
+def _streamed(path: str, names: list[str], parse, convert
+              ) -> Iterator[pa.RecordBatch]:
+  """The file's rows in BLOCK_BYTES blocks, read one after another (the
+  header's names as `names`: stripped of spaces)."""
   yield from pacsv.open_csv(
-      path, read_options=pacsv.ReadOptions(block_size=BLOCK_BYTES),
+      _csv_input(path), read_options=pacsv.ReadOptions(
+          column_names=names, skip_rows=1, block_size=BLOCK_BYTES),
       parse_options=parse, convert_options=convert)
+
+
+def _csv_input(path: str):
+  """The file as pyarrow reads it, gunzipped if its name ends in .gz in any
+  case (pyarrow's own detection knows only the lower-case name)."""
+  gz = path.lower().endswith(".gz")
+  return pa.input_stream(path, compression="gzip" if gz else None)
 
 
 def _segmented(path: str, names: list[str], parse, convert
@@ -500,7 +523,7 @@ def _segmented(path: str, names: list[str], parse, convert
   each segment parsed in BLOCK_BYTES blocks by the reader's threads while
   the rows of the one before are checked and written (about twice as fast
   as one stream on two cores, in bounded memory). Only for files without
-  quoted fields, which may hold line ends."""
+  quoted fields (which may hold line ends), with lines ending in LF."""
   options = pacsv.ReadOptions(column_names=names, block_size=BLOCK_BYTES)
 
   def next_segment(f) -> list[pa.RecordBatch] | None:
@@ -534,7 +557,7 @@ def _csv_problem(path: str, delimiter: str, wanted: list[str],
   for name in wanted + ([time_name] if time_name else []):
     try:
       table = pacsv.read_csv(
-          path, parse_options=pacsv.ParseOptions(delimiter=delimiter),
+          _csv_input(path), parse_options=pacsv.ParseOptions(delimiter=delimiter),
           convert_options=pacsv.ConvertOptions(
               include_columns=[name], column_types={name: pa.string()}))
     except pa.ArrowInvalid as parse_error:
@@ -632,8 +655,9 @@ def _npy_blocks(path: str, column: str | None, features) -> _Reader:
           f"{array.shape[1]}")
   else:
     raise DataError(f"{path}: a {array.ndim}-D array; save a 1-D or 2-D one")
-  if not np.issubdtype(array.dtype, np.number):
-    raise DataError(f"{path}: holds {array.dtype}, not numbers")
+  if array.dtype.kind not in "iuf":  # (complex: which part to read?)
+    raise DataError(f"{path}: holds {array.dtype} values; save real numbers "
+                    "(integers or floats)")
   wanted = _wanted(path, names, column, features)
   columns = [names.index(n) for n in wanted]
 

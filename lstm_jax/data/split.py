@@ -52,6 +52,11 @@ def split_rows(rows: int, config: LSTMConfig, source: str) -> Splits:
         f"{config.sequence_length}, --horizon={config.horizon} and these "
         f"splits; at least {least} rows are needed (the training split needs "
         f"more than {shortest - 1})")
+  if config.season > train + val:  # its forecasts would read rows before 0
+    raise DataError(
+        f"{source}: --season={config.season} is longer than the "
+        f"{train + val} rows before the test split; the seasonal baseline "
+        "needs a whole season of history: lower --season")
   return Splits(train, train + val, train + val + test)
 
 
