@@ -95,6 +95,13 @@ FILES = [  # (file content, message)
      "'%Y-%m-%d %H:%M:%S'"),
     ("date,value,value\n2024-01-01 00:00:00,1,2\n", "the header names "
      "column 'value' 2 times (columns 2, 3); rename all but one"),
+    (_hourly(3) + "\n\n" + _hourly(5).split("\n", 4)[4] + "2024-01-01 05:00:00"
+     ",x\n", "file line 9: 'x' is not a number"),  # blank lines counted
+    (_hourly(3) + "\n" + _hourly(5).split("\n", 4)[4] + "2024-01-01 05:00:00,"
+     "\n2024-01-01 05:00:00,1\n", "repeats at file line 9"),
+    (_hourly(3) + "2024-01-01 03:00:00, \n", "column 'value', file line 5: a "
+     "cell of spaces alone; leave it empty (a missing value) or write a "
+     "number"),
     (_hourly(20), "20 rows are too few for --sequence_length=16"),
     (_hourly(800, np.full(800, 3.0)), "column 'value' is constant (3) in the "
      "training split"),

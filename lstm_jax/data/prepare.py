@@ -194,15 +194,30 @@ class _Reader:
   columns: list[str]
   time_column: str | None
   blocks: Iterator[Block]  # first_row: the block's first data row (0-based)
-  header_lines: int = 0  # CSV: data row r is file line r + 2
+  csv_path: str | None = None  # a CSV's rows are told by file line
   # A column named like times whose values no TIME_FORMATS reads:
   # (name, first value); its rows' order then goes unchecked.
   unread_times: tuple[str, str] | None = None
 
   def where(self, row: int) -> str:
-    if self.header_lines:
-      return f"file line {row + self.header_lines + 1}"
+    if self.csv_path:
+      return f"file line {file_line(self.csv_path, row)}"
     return f"row {row}"
+
+
+def file_line(path: str, row: int) -> int:
+  """The line of a CSV file holding data row `row` (0-based; the reader
+  skips blank lines). Reads the file up to it: for error messages only."""
+  with _open_text(path) as f:
+    f.readline()  # the header
+    line = 1
+    for text in f:
+      line += 1
+      if text.strip("\r\n"):
+        if row == 0:
+          return line
+        row -= 1
+  return line + row + 1  # (not reached for a row the reader returned)
 
 
 class _TimeIndex:
@@ -491,12 +506,13 @@ def _csv_blocks(path: str, column: str | None, features,
               stamps.is_null().to_numpy(zero_copy_only=False))[0])
           raise DataError(
               f"{path}: time column {time_name!r} is empty at file line "
-              f"{row + empty + 2}; fill in that row's time or remove the row")
+              f"{file_line(path, row + empty)}; fill in that row's time or "
+              "remove the row")
         times = stamps.cast(pa.int64()).to_numpy(zero_copy_only=False)
       yield Block(values, times, row)
       row += batch.num_rows
 
-  return _Reader(wanted, time_name, blocks(), header_lines=1,
+  return _Reader(wanted, time_name, blocks(), csv_path=path,
                  unread_times=unread)
 
 
@@ -570,11 +586,16 @@ def _csv_problem(path: str, delimiter: str, wanted: list[str],
       if parsed.null_count:
         row = int(np.flatnonzero(
             parsed.is_null().to_numpy(zero_copy_only=False))[0])
-        return (f"{path}: time column {name!r}, file line {row + 2}: "
+        return (f"{path}: time column {name!r}, file line "
+                f"{file_line(path, row)}: "
                 f"{texts[row].as_py()!r} is not a time like {fmt!r} (as the "
                 "first rows); fix that row")
       continue
     for row, text in enumerate(table[name].to_pylist()):
+      if text and not text.strip():
+        return (f"{path}: column {name!r}, file line {file_line(path, row)}: "
+                "a cell of spaces alone; leave it empty (a missing value) or "
+                "write a number")
       if text is None or text.strip() in ("", *NULL_TOKENS):
         continue  # missing, not wrong
       try:
@@ -582,7 +603,8 @@ def _csv_problem(path: str, delimiter: str, wanted: list[str],
           raise ValueError  # a point where the mark is a comma
         float(text.replace(decimal, "."))
       except ValueError:
-        return (f"{path}: column {name!r}, file line {row + 2}: {text!r} is "
+        return (f"{path}: column {name!r}, file line {file_line(path, row)}: "
+                f"{text!r} is "
                 f"not a number{_number_hint(text, decimal)}")
   return f"{path}: not readable as CSV ({str(error).splitlines()[0]})"
 
