@@ -305,3 +305,32 @@ def test_a_decimal_comma_is_read_when_asked(tmp_path):
   with pytest.raises(DataError, match="is also the file's delimiter"):
     read_series(str(clash), "a", (), tmp_path / "cache",
                 ReadOptions(decimal=","))
+
+
+def test_parquet_times_of_other_units_and_types(tmp_path):
+  import datetime
+
+  cache, hours = tmp_path / "cache", np.arange(100).astype("timedelta64[h]")
+  stamps = (np.datetime64("2020-01-01T00:00:00.000") + hours).astype(
+      "datetime64[ms]")
+  pq.write_table(pa.table({"date": stamps, "v": np.arange(100.0)}),
+                 tmp_path / "ms.parquet")  # milliseconds: whole seconds kept
+  assert prepare(str(tmp_path / "ms.parquet"), "v", (), cache).meta[
+      "time_step_seconds"] == 3600
+  days = [datetime.date(2020, 1, 1) + datetime.timedelta(days=i)
+          for i in range(100)][::-1]
+  pq.write_table(pa.table({"date": pa.array(days, pa.date32()),
+                           "v": np.arange(100.0)}), tmp_path / "back.parquet")
+  with pytest.raises(DataError, match="time column 'date' goes back at row 1"):
+    prepare(str(tmp_path / "back.parquet"), "v", (), cache)
+  holes = list(stamps.astype(object))
+  holes[50] = None
+  pq.write_table(pa.table({"date": pa.array(holes, pa.timestamp("ms")),
+                           "v": np.arange(100.0)}), tmp_path / "hole.parquet")
+  with pytest.raises(DataError, match="time column 'date' is empty at row 50"):
+    prepare(str(tmp_path / "hole.parquet"), "v", (), cache)
+  pq.write_table(pa.table({"date": [str(s) for s in stamps],
+                           "v": np.arange(100.0)}), tmp_path / "text.parquet")
+  series = read_series(str(tmp_path / "text.parquet"), "v", (), cache)
+  assert "column 'date' holds times like '2020-01-01T00:00:00.000' in no " \
+      "format" in series.time_note()

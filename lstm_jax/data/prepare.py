@@ -630,9 +630,13 @@ def _parquet_blocks(path: str, column: str | None, features) -> _Reader:
   names = file.schema_arrow.names
   wanted = _wanted(path, names, column, features)
   time_name = _time_column(names, wanted)
-  if time_name and not pa.types.is_timestamp(
-      file.schema_arrow.field(time_name).type):
-    time_name = None  # only real timestamps label rows
+  unread = None
+  if time_name:
+    kind = file.schema_arrow.field(time_name).type
+    if not (pa.types.is_timestamp(kind) or pa.types.is_date(kind)):
+      first = file.read_row_group(0, columns=[time_name]).column(0)
+      unread = (time_name, str(first[0].as_py() if len(first) else kind))
+      time_name = None
   for name in wanted:
     kind = file.schema_arrow.field(name).type
     if not (pa.types.is_integer(kind) or pa.types.is_floating(kind)):
@@ -648,12 +652,20 @@ def _parquet_blocks(path: str, column: str | None, features) -> _Reader:
           for name in wanted])
       times = None
       if time_name:
-        times = batch.column(time_name).cast(pa.timestamp("s")).cast(
+        stamps = batch.column(time_name)
+        if stamps.null_count:
+          empty = int(np.flatnonzero(
+              stamps.is_null().to_numpy(zero_copy_only=False))[0])
+          raise DataError(f"{path}: time column {time_name!r} is empty at row "
+                          f"{row + empty}; fill in that row's time or remove "
+                          "the row")
+        # Whole seconds (finer times are cut: a repeat then says so).
+        times = stamps.cast(pa.timestamp("s"), safe=False).cast(
             pa.int64()).to_numpy(zero_copy_only=False)
       yield Block(values, times, row)
       row += batch.num_rows
 
-  return _Reader(wanted, time_name, blocks())
+  return _Reader(wanted, time_name, blocks(), unread_times=unread)
 
 
 # .npy
