@@ -377,3 +377,20 @@ def test_times_in_an_unknown_format_are_named_in_a_warning(
       f"{data}: column 'Time' holds times like '01.01.2024 00:00:00.000' in "
       "no format lstm_jax reads, so the rows' time order is not checked; "
       "make sure they are in time order"]
+
+
+def test_date_and_time_of_day_apart_are_named_in_a_warning(
+    tmp_path, run_main, caplog):
+  # MetaTrader's export: the date repeats on every row of a day.
+  rows = [f"2024.01.{d:02d},{h:02d}:00,{(d * 24 + h) % 17}"
+          for d in range(1, 29) for h in range(24)]
+  data = tmp_path / "mt.csv"
+  data.write_text("Date,Time,value\n" + "\n".join(rows) + "\n")
+  status, err = run_main(f"--data={data}", "--column=value", "--dry_run",
+                         f"--workdir={tmp_path / 'run'}")
+  assert status == 0, err
+  assert [r.getMessage() for r in caplog.records
+          if "apart" in r.getMessage()] == [
+      f"{data}: columns 'Date' and 'Time' hold the date and the time of day "
+      "apart; lstm_jax reads one time column, so the rows' time order is not "
+      "checked: join them into one to have it checked"]

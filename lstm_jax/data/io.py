@@ -62,13 +62,8 @@ class Series:
   def time_note(self) -> str | None:
     """One line when a column named like times could not be read as times
     (its rows' order is then unchecked), or None."""
-    unread = (self.meta or {}).get("unread_times")
-    if not unread:
-      return None
-    name, value = unread
-    return (f"{self.source}: column {name!r} holds times like {value!r} in "
-            "no format lstm_jax reads, so the rows' time order is not "
-            "checked; make sure they are in time order")
+    note = (self.meta or {}).get("time_note")
+    return f"{self.source}: {note}" if note else None
 
   def time_at(self, row: int) -> str | None:
     if self.times is None:

@@ -44,7 +44,7 @@ from lstm_jax.data.missing import (
 )
 
 # Bump when the prepared layout changes: older cache entries are then rebuilt.
-FORMAT = 2
+FORMAT = 3
 # A time column found under one of these names (any case) labels the rows.
 TIME_COLUMN_NAMES = ("date", "datetime", "time", "timestamp")
 TIME_FORMATS = (
@@ -195,9 +195,9 @@ class _Reader:
   time_column: str | None
   blocks: Iterator[Block]  # first_row: the block's first data row (0-based)
   csv_path: str | None = None  # a CSV's rows are told by file line
-  # A column named like times whose values no TIME_FORMATS reads:
-  # (name, first value); its rows' order then goes unchecked.
-  unread_times: tuple[str, str] | None = None
+  # Why a column named like times labels no rows (its rows' order then goes
+  # unchecked): one line for the user, or None.
+  time_note: str | None = None
 
   def where(self, row: int) -> str:
     if self.csv_path:
@@ -300,7 +300,7 @@ def _write(stem: Path, reader: _Reader, path: str, missing: str) -> dict:
       first_time=_label(first_time), last_time=_label(last_time),
       time_step_seconds=index.step, gaps=index.gaps,
       largest_gap_seconds=index.largest, missing=stats.to_dict(),
-      unread_times=reader.unread_times,
+      time_note=reader.time_note,
       hash=digest.hexdigest()[:16])
 
 
@@ -414,6 +414,12 @@ def _sample(path: str) -> tuple[list[str], str, list[list[str]], bool]:
   return [n.strip() for n in rows[0]], delimiter, rows[1:], cuttable
 
 
+def _unread_note(name: str, value: str) -> str:
+  return (f"column {name!r} holds times like {value!r} in no format lstm_jax "
+          "reads, so the rows' time order is not checked; make sure they are "
+          "in time order")
+
+
 def _time_column(names: list[str], wanted: list[str]) -> str | None:
   return next((n for n in names
                if n.lower() in TIME_COLUMN_NAMES and n not in wanted), None)
@@ -455,13 +461,20 @@ def _csv_blocks(path: str, column: str | None, features,
                     "(such as ;)")
   wanted = _wanted(path, names, column, features)
   time_name = _time_column(names, wanted)
-  fmt = unread = None
+  fmt = note = None
+  apart = [n for n in names if n.lower() in TIME_COLUMN_NAMES
+           and n not in wanted]
+  if len(apart) > 1:  # e.g. MetaTrader's Date and Time
+    note = (f"columns {apart[0]!r} and {apart[1]!r} hold the date and the "
+            "time of day apart; lstm_jax reads one time column, so the rows' "
+            "time order is not checked: join them into one to have it checked")
+    time_name = None
   if time_name:
     index = names.index(time_name)
     values = [r[index] for r in sample if len(r) > index]
     fmt = _time_format(values)
     if not fmt and values:
-      unread = (time_name, values[0].strip())
+      note = _unread_note(time_name, values[0].strip())
     time_name = time_name if fmt else None
   types = {name: pa.float64() for name in wanted}
   if time_name:  # parsed by the reader, in its threads
@@ -513,7 +526,7 @@ def _csv_blocks(path: str, column: str | None, features,
       row += batch.num_rows
 
   return _Reader(wanted, time_name, blocks(), csv_path=path,
-                 unread_times=unread)
+                 time_note=note)
 
 
 def _streamed(path: str, names: list[str], parse, convert
@@ -635,7 +648,8 @@ def _parquet_blocks(path: str, column: str | None, features) -> _Reader:
     kind = file.schema_arrow.field(time_name).type
     if not (pa.types.is_timestamp(kind) or pa.types.is_date(kind)):
       first = file.read_row_group(0, columns=[time_name]).column(0)
-      unread = (time_name, str(first[0].as_py() if len(first) else kind))
+      unread = _unread_note(time_name,
+                            str(first[0].as_py() if len(first) else kind))
       time_name = None
   for name in wanted:
     kind = file.schema_arrow.field(name).type
@@ -665,7 +679,7 @@ def _parquet_blocks(path: str, column: str | None, features) -> _Reader:
       yield Block(values, times, row)
       row += batch.num_rows
 
-  return _Reader(wanted, time_name, blocks(), unread_times=unread)
+  return _Reader(wanted, time_name, blocks(), time_note=unread)
 
 
 # .npy
