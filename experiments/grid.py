@@ -8,7 +8,16 @@
 
 from __future__ import annotations
 
+import signal
 import sys
+
+# Ctrl-C while the program starts (its imports take seconds) is held here
+# until main() can stop cleanly, rather than lost in a library's callback.
+STARTING_INTERRUPTS: list[int] = []
+if __name__ == "__main__":
+  signal.signal(signal.SIGINT, lambda signum, _: STARTING_INTERRUPTS.append(
+      signum))
+
 import time
 from pathlib import Path
 
@@ -143,6 +152,8 @@ def main(argv):
                       str(workdir.absolute().parent / ".jax_cache"))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     progress = FitProgress() if is_primary() else None
+    if STARTING_INTERRUPTS:
+      raise KeyboardInterrupt  # nothing is written yet
     with Interruption() as interruption:
       try:
         job.run(data, workdir, FLAGS.phase, job.Control(

@@ -342,6 +342,23 @@ def test_ctrl_c_stops_soon_saved_and_names_the_command(tmp_path):
   assert len(saved) == 1  # the one the stop request made
 
 
+@pytest.mark.parametrize("after", [0.5, 1.5])
+def test_ctrl_c_while_starting_is_not_lost(tmp_path, after):
+  data = tmp_path / "series.csv"
+  data.write_text(_hourly(800))
+  args = [f"--data={data}", f"--workdir={tmp_path / 'run'}", *TINY]
+  env = {**os.environ, "PYTHONPATH": str(ROOT)}
+  run = subprocess.Popen([sys.executable, "-m", "experiments.grid", *args],
+                         cwd=ROOT, env=env, text=True, stderr=subprocess.PIPE)
+  time.sleep(after)  # importing: before any of the program's own work
+  run.send_signal(signal.SIGINT)
+  err = run.communicate(timeout=120)[1]
+  assert run.returncode == 130, err
+  assert "Traceback" not in err and "Exception ignored" not in err, err
+  assert err.strip().splitlines()[-1].startswith("interrupted; ")
+  assert not (tmp_path / "run" / "search_results.csv").exists()
+
+
 def test_a_full_disk_while_preparing_the_data(tmp_path, run_main,
                                               file_size_limit):
   data = tmp_path / "series.csv"
