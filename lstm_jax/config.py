@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 from typing import Any, NamedTuple
 
 
@@ -196,9 +197,9 @@ def validate(config: LSTMConfig) -> None:
        f"--batch_size={config.batch_size} must be at least 1"),
       (bool(config.learning_rates),
        "--learning_rates is empty; give e.g. --learning_rates=1e-3"),
-      (all(r > 0 for r in config.learning_rates),
+      (all(0 < r < math.inf for r in config.learning_rates),
        f"--learning_rates={_csv(config.learning_rates)}: each must be "
-       "positive"),
+       "positive and finite"),
       (len(set(config.learning_rates)) == len(config.learning_rates),
        f"--learning_rates={_csv(config.learning_rates)} repeats a rate"),
       (len(set(config.seeds)) == len(config.seeds),
@@ -229,6 +230,9 @@ def validate(config: LSTMConfig) -> None:
 
 
 def _split_checks(config: LSTMConfig) -> list[tuple[bool, str]]:
+  if min(config.train_rows, config.val_rows, config.test_rows) < 0:
+    return [(False, "--train_rows, --val_rows and --test_rows must not be "
+             "negative")]
   if config.train_rows > 0 or config.val_rows > 0 or config.test_rows > 0:
     return [
         (config.train_rows > 0 and config.val_rows > 0,

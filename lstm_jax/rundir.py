@@ -7,6 +7,7 @@ reader sees either the old file or the whole new one, never half of one.
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import json
 import os
@@ -45,11 +46,15 @@ def write_atomic(path: Path, text: str) -> None:
 
 def write_error(path: Path, error: OSError) -> RunDirError:
   """The one-line error of a write that failed (a full disk, a size limit,
-  permissions): what was written before stays intact."""
+  permissions, a path that is no file): what was written before stays
+  intact."""
+  if error.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
+    fix = "free disk space"
+  else:
+    fix = "give a file path in a writable directory"
   return RunDirError(
-      f"{path}: could not be written ({error.strerror or error}); free disk "
-      "space or fix the directory, then run the same command again (results "
-      "written before are intact)")
+      f"{path}: could not be written ({error.strerror or error}); {fix}, "
+      "then run the same command again (results written before are intact)")
 
 
 def write_json(path: Path, value) -> None:

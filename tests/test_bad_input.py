@@ -268,9 +268,8 @@ def test_a_full_disk_stops_the_run_and_keeps_what_was_written(
   file_size_limit(resource.RLIM_INFINITY)
   assert (status, err.count("\n")) == (2, 1), err
   assert err == (f"error: {workdir / failing}: could not be written (File "
-                 "too large); free disk space or fix the directory, then run "
-                 "the same command again (results written before are "
-                 "intact)\n")
+                 "too large); free disk space, then run the same command "
+                 "again (results written before are intact)\n")
   after = _snapshot(workdir)
   for name, (digest, _) in before.items():  # rewritten whole, or untouched
     if name in REWRITTEN and name.endswith(".json"):

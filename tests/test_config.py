@@ -60,6 +60,10 @@ def test_presets():
     (dict(train_rows=100), "--train_rows and --val_rows"),
     (dict(learning_rates=()), "--learning_rates is empty"),
     (dict(learning_rates=(1e-3, 0.0)), "--learning_rates=0.001,0.0"),
+    (dict(learning_rates=(float("inf"),)), "--learning_rates=inf: each must "
+     "be positive and finite"),
+    (dict(test_rows=-1), "--train_rows, --val_rows and --test_rows must not "
+     "be negative"),
     (dict(learning_rates=(1e-3, 1e-3)), "repeats a rate"),
     (dict(seeds=(1, 1)), "--seeds=1,1 repeats"),
     (dict(seeds=(-1,)), r"--seed and --seeds must lie in \[0, 2\*\*32\)"),

@@ -334,3 +334,12 @@ def test_parquet_times_of_other_units_and_types(tmp_path):
   series = read_series(str(tmp_path / "text.parquet"), "v", (), cache)
   assert "column 'date' holds times like '2020-01-01T00:00:00.000' in no " \
       "format" in series.time_note()
+
+
+def test_day_first_dates_after_a_slash(tmp_path):
+  source = tmp_path / "days.csv"
+  source.write_text("date,v\n" + "".join(f"{d:02d}/01/2020,{d}\n"
+                                         for d in range(1, 21)))
+  prepared = prepare(str(source), "v", (), tmp_path / "cache")
+  assert (prepared.meta["first_time"], prepared.meta["last_time"]) == (
+      "2020-01-01 00:00:00", "2020-01-20 00:00:00")

@@ -52,6 +52,8 @@ TIME_FORMATS = (
     "%Y.%m.%d %H:%M:%S", "%Y.%m.%d %H:%M", "%Y.%m.%d", "%Y/%m/%d %H:%M:%S",
     "%Y/%m/%d %H:%M", "%Y/%m/%d", "%d.%m.%Y %H:%M:%S", "%d.%m.%Y %H:%M",
     "%d.%m.%Y", "%m/%d/%Y %H:%M:%S", "%m/%d/%Y %H:%M", "%m/%d/%Y",
+    # Day first after a slash: read when the first rows rule month first out.
+    "%d/%m/%Y %H:%M:%S", "%d/%m/%Y %H:%M", "%d/%m/%Y",
 )
 BLOCK_BYTES = 1 << 20  # CSV read block: bounds preparation's memory (readahead too)
 SEGMENT_BYTES = 8 << 20  # CSV text parsed at once, over the reader's threads
