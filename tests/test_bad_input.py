@@ -102,6 +102,12 @@ FILES = [  # (file content, message)
     (_hourly(3) + "2024-01-01 03:00:00, \n", "column 'value', file line 5: a "
      "cell of spaces alone; leave it empty (a missing value) or write a "
      "number"),
+    ("sep=,\ndate,value\n2024-01-01 00:00:00,1\n", "the first line 'sep=' "
+     "is a spreadsheet's hint, not a header; delete that line"),
+    ("1.5,2.5\n2.5,3.5\n", "the first row holds numbers, not column names; "
+     "add a header row"),
+    ("date value\n2024-01-01 1\n", "one column named 'date value': are the "
+     "columns separated by spaces?"),
     (_hourly(20), "20 rows are too few for --sequence_length=16"),
     (_hourly(800, np.full(800, 3.0)), "column 'value' is constant (3) in the "
      "training split"),

@@ -363,6 +363,7 @@ def _wanted(path: str, names: list[str], column: str | None,
   wanted = [column] + [f for f in features if f != column]
   for name in wanted:
     if name not in names:
+      _header_problem(path, names)
       close = difflib.get_close_matches(name, names, n=1, cutoff=0.0)
       flag = "--column" if name == column else "--features"
       hint = f"; did you mean {flag}={close[0]}?" if close else ""
@@ -378,6 +379,23 @@ def _wanted(path: str, names: list[str], column: str | None,
                       f"{len(places)} times (columns "
                       f"{', '.join(map(str, places))}); rename all but one")
   return wanted
+
+
+def _header_problem(path: str, names: list[str]) -> None:
+  """Raises when the header is no header at all (a column is missing)."""
+  if names and names[0].lower().startswith("sep="):
+    raise DataError(f"{path}: the first line {names[0]!r} is a spreadsheet's "
+                    "hint, not a header; delete that line")
+  try:
+    [float(n) for n in names]
+  except ValueError:
+    pass
+  else:
+    raise DataError(f"{path}: the first row holds numbers, not column names; "
+                    "add a header row (such as date,value)")
+  if len(names) == 1 and " " in names[0].strip():
+    raise DataError(f"{path}: one column named {names[0]!r}: are the columns "
+                    "separated by spaces? Separate them by , ; tab or |")
 
 
 # CSV
