@@ -309,6 +309,7 @@ def _write(stem: Path, reader: _Reader, path: str, missing: str) -> dict:
 def _temporary(final: Path) -> str:
   fd, tmp = tempfile.mkstemp(dir=final.parent, prefix=f".{final.name}.")
   os.close(fd)
+  os.chmod(tmp, 0o644)  # mkstemp makes it private; a cache may be shared
   return tmp
 
 
@@ -420,7 +421,8 @@ def _sample(path: str) -> tuple[list[str], str, list[list[str]], bool]:
                     "again") from None
   except (UnicodeDecodeError, OSError) as error:
     raise DataError(f"{path}: not readable as UTF-8 CSV text ({error}); give "
-                    "a CSV, .csv.gz, Parquet or .npy file") from None
+                    "a CSV (saved as UTF-8), .csv.gz, Parquet or .npy "
+                    "file") from None
   if not sample.strip():
     raise DataError(f"{path}: the file is empty; give a CSV with a header row")
   try:
