@@ -18,10 +18,14 @@ class FitProgress:
     self.stream = stream or sys.stderr
     self.every, self.bar, self.epoch = every, None, None
     self.started = self.last_log = time.monotonic()
-    self.first_step = None
+    self.first_step, self.name = None, None
 
   def __call__(self, p: dict) -> None:
     now = time.monotonic()
+    name = p.get("name", "fit")
+    if name != self.name:  # another fit (the runner-up's): a line of its own
+      self.close()
+      self.bar, self.first_step, self.name = None, None, name
     if self.first_step is None:  # a resumed fit starts mid-way
       self.first_step = ((p["epoch"] - 1) * p["steps"] + p["step"], now)
     done = (p["epoch"] - 1) * p["steps"] + p["step"]
@@ -33,8 +37,8 @@ class FitProgress:
       return
     if now - self.last_log >= self.every or done == total:
       eta = (total - done) / rate if rate else float("nan")
-      logging.info("fit epoch %d/%d step %d/%d: loss %.5f, %.0f windows/s, "
-                   "ETA %s (if all epochs run)", p["epoch"], p["epochs"],
+      logging.info("%s epoch %d/%d step %d/%d: loss %.5f, %.0f windows/s, "
+                   "ETA %s (if all epochs run)", name, p["epoch"], p["epochs"],
                    p["step"], p["steps"], p["loss"], rate * p["batch_size"],
                    _clock(eta))
       self.last_log = now
@@ -43,7 +47,7 @@ class FitProgress:
     if self.bar is None:
       self.bar = tqdm(total=total, initial=done, unit="step", file=self.stream,
                       dynamic_ncols=True, smoothing=0.1)
-    self.bar.set_description(f"fit epoch {p['epoch']}/{p['epochs']}",
+    self.bar.set_description(f"{self.name} epoch {p['epoch']}/{p['epochs']}",
                              refresh=False)
     self.bar.set_postfix(loss=f"{p['loss']:.5f}", windows_per_s=round(
         (self.bar.format_dict["rate"] or 0) * p["batch_size"]), refresh=False)

@@ -67,7 +67,7 @@ def run_fit(data: Dataset, workdir: Path,
             stop: Callable[[], bool] | None = None) -> dict:
   """Trains with early stopping on the validation split; saves the best.
 
-  `progress`, when given, receives dicts (epoch, epochs, step, steps,
+  `progress`, when given, receives dicts (name, epoch, epochs, step, steps,
   batch_size, loss: the epoch's mean training loss so far) after every
   training segment, for a display. `files` says which configuration is
   fitted (the selected one or the runner-up) and where results go. When
@@ -116,8 +116,9 @@ def run_fit(data: Dataset, workdir: Path,
 
   def on_progress(epoch, step, loss):
     if progress:
-      progress(dict(epoch=epoch + 1, epochs=config.epochs, step=step,
-                    steps=steps, batch_size=config.batch_size, loss=loss))
+      progress(dict(name=f"fit{label}", epoch=epoch + 1,
+                    epochs=config.epochs, step=step, steps=steps,
+                    batch_size=config.batch_size, loss=loss))
 
   # One directory per selection: a fit of an earlier selection (before the
   # grid was widened) is never resumed as this one.

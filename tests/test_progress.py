@@ -35,3 +35,14 @@ def test_elsewhere_plain_log_lines(caplog):
   assert lines and all("fit epoch 1/3 step" in line for line in lines)
   assert "loss 0.50000" in lines[-1] and "windows/s" in lines[-1]
   assert "ETA" in lines[-1]
+
+
+def test_the_runner_ups_fit_gets_a_line_of_its_own(caplog):
+  progress = FitProgress(every=0.0, stream=io.StringIO())
+  with caplog.at_level(logging.INFO, logger="absl"):
+    for tick in _ticks() + [dict(t, name="fit (runner-up)") for t in _ticks()]:
+      progress(tick)
+  lines = [r.getMessage() for r in caplog.records]
+  assert lines[-1].startswith("fit (runner-up) epoch 1/3 step 10/10")
+  rate = float(lines[-1].split(" windows/s")[0].rsplit(" ", 1)[1])
+  assert rate > 0  # its own, not measured from the first fit's steps
