@@ -5,8 +5,8 @@ plain PyTorch loop over the same configurations, each as a fresh process.
   python -m benchmarks.search_wall --out=benchmarks/results/search_wall_cpu.jsonl
 
 lstm_jax runs twice per grid: cold (an empty compilation cache) and warm
-(the cache the cold run left). Times include interpreter start-up and
-imports on both sides.
+(the cache the cold run left); --ours=cold times a long grid once. Times
+include interpreter start-up and imports on both sides.
 """
 
 from __future__ import annotations
