@@ -70,7 +70,7 @@ def measure(name: str, grid: list[str]) -> dict:
               cold_seconds=ours["cold"][0], cold_compile=ours["cold"][1],
               warm_seconds=warm, warm_compile=ours["warm"][1],
               cold_ratio=ours["cold"][0] / torch_seconds,
-              warm_ratio=warm and warm / torch_seconds)
+              warm_ratio=None if warm is None else warm / torch_seconds)
 
 
 def main(argv):

@@ -131,8 +131,8 @@ def main(argv):
   del argv
   quiet_orbax()
   preset = FLAGS.preset or ("conservative" if FLAGS.data else "demo")
-  name = Path(FLAGS.data).name.lstrip(".").split(".")[0] if FLAGS.data else (
-      "demo")
+  # runs/<the file's name>, leading dots and extensions dropped.
+  name = Path(FLAGS.data).name.lstrip(".").split(".")[0] if FLAGS.data else "demo"
   workdir = Path(FLAGS.workdir or f"runs/{name or 'series'}")
   try:
     shard = cluster_flags.start(FLAGS.phase)

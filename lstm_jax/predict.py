@@ -12,12 +12,12 @@ import numpy as np
 from lstm_jax import rundir
 from lstm_jax.checkpoint import load_model
 from lstm_jax.data import (
-  ColumnError,
-  DataError,
-  ReadOptions,
-  Scaler,
-  demo_series,
-  read_series,
+    ColumnError,
+    DataError,
+    ReadOptions,
+    Scaler,
+    demo_series,
+    read_series,
 )
 from lstm_jax.data.dataset import model_values
 from lstm_jax.evaluate import to_levels

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import platform
 from pathlib import Path
 
@@ -42,7 +41,7 @@ def write_report(workdir: Path, metrics: dict, result: dict) -> dict:
       "checks": _read_optional(workdir / "search_checks.json") or [],
       "runner_up": (_read_optional(workdir / RUNNER_UP.summary)
                     if "runner_up" in metrics else None),
-      "search": _table(workdir / "search_results.csv"),
+      "search": rundir.read_csv(workdir / "search_results.csv"),
       "test": metrics,
       "phase_seconds": _read_optional(workdir / "timings.json"),
       "environment": environment(),
@@ -55,11 +54,6 @@ def write_report(workdir: Path, metrics: dict, result: dict) -> dict:
           rundir.read_json(workdir / "fit_summary.json")["history"])
   _residuals(workdir / RESIDUALS_FILE, result, report["data"]["column"])
   return report
-
-
-def _table(path: Path) -> list[dict]:
-  with open(path) as f:
-    return list(csv.DictReader(f))
 
 
 def _read_optional(path: Path) -> dict:
@@ -159,8 +153,7 @@ def _runner_up_lines(fit: dict | None) -> list[str]:
 
 
 def _top_rows(path: Path, count: int) -> str:
-  with open(path) as f:
-    rows = list(csv.DictReader(f))[:count]
+  rows = rundir.read_csv(path)[:count]
   header = list(rows[0]) if rows else []
   out = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
   out += ["| " + " | ".join(_short(v) for v in row.values()) + " |"

@@ -61,20 +61,35 @@ def write_json(path: Path, value) -> None:
   write_atomic(path, json.dumps(value, indent=2, sort_keys=False) + "\n")
 
 
+def _missing(path: Path) -> RunDirError:
+  return RunDirError(
+      f"{path}: missing from the run directory; run the phase that writes it "
+      "again (--phase=all redoes what is missing)")
+
+
 def read_json(path: Path):
-  """The JSON in `path`; a damaged file is a one-line RunDirError."""
+  """The JSON in `path`; a missing or damaged file is a one-line
+  RunDirError."""
   try:
     with open(path, encoding="utf-8") as f:
       return json.load(f)
   except FileNotFoundError:
-    raise RunDirError(
-        f"{path}: missing from the run directory; run the phase that writes "
-        "it again (--phase=all redoes what is missing)") from None
+    raise _missing(path) from None
   except (json.JSONDecodeError, UnicodeDecodeError) as error:
     raise RunDirError(
         f"{path}: damaged, not readable as JSON ({error}); restore it from a "
         "copy, or delete it (and what was made from it) to redo that "
         "step") from None
+
+
+def read_csv(path: Path) -> list[dict]:
+  """The rows of a table written by `write_csv`; a missing one is a one-line
+  RunDirError."""
+  try:
+    with open(path, encoding="utf-8", newline="") as f:
+      return list(csv.DictReader(f))
+  except FileNotFoundError:
+    raise _missing(path) from None
 
 
 def write_csv(path: Path, rows: list[dict], columns: list[str]) -> None:

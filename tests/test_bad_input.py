@@ -214,6 +214,20 @@ def test_a_damaged_file_in_the_run_directory_is_named(finished, tmp_path,
       k: v[0] for k, v in before.items()}
 
 
+def test_a_file_gone_from_the_run_directory_is_named(finished, tmp_path,
+                                                     run_main):
+  _, workdir, args = finished
+  copy, gone = tmp_path / "run", "search_results.csv"
+  shutil.copytree(workdir, copy)
+  (copy / gone).unlink()
+  status, err = run_main(*_replace(args, f"--workdir={copy}",
+                                   "--phase=evaluate"))
+  assert (status, err.count("\n")) == (2, 1), err
+  assert err == (f"error: {copy / gone}: missing from the run directory; run "
+                 "the phase that writes it again (--phase=all redoes what is "
+                 "missing)\n")
+
+
 def test_a_run_directory_that_cannot_be_written(finished, tmp_path, run_main,
                                                 monkeypatch):
   _, workdir, args = finished
@@ -383,36 +397,35 @@ def test_a_full_disk_while_preparing_the_data(tmp_path, run_main,
   assert status == 0, err
 
 
-def test_times_in_an_unknown_format_are_named_in_a_warning(
-    tmp_path, run_main, caplog):
+def _ticks() -> str:
   # Milliseconds, as some trading terminals export them: not read as times.
   rows = [f"{d:02d}.01.2024 {h:02d}:00:00.000,{(d * 24 + h) % 17}"
           for d in range(1, 29) for h in range(24)]
   rows[100], rows[101] = rows[101], rows[100]  # out of order, unseen
-  data = tmp_path / "ticks.csv"
-  data.write_text("Time,value\n" + "\n".join(rows) + "\n")
-  status, err = run_main(f"--data={data}", "--column=value", "--dry_run",
-                         f"--workdir={tmp_path / 'run'}")
-  assert status == 0, err
-  assert [r.getMessage() for r in caplog.records
-          if "no format" in r.getMessage()] == [
-      f"{data}: column 'Time' holds times like '01.01.2024 00:00:00.000' in "
-      "no format lstm_jax reads, so the rows' time order is not checked; "
-      "make sure they are in time order"]
+  return "Time,value\n" + "\n".join(rows) + "\n"
 
 
-def test_date_and_time_of_day_apart_are_named_in_a_warning(
-    tmp_path, run_main, caplog):
+def _date_and_time_apart() -> str:
   # MetaTrader's export: the date repeats on every row of a day.
-  rows = [f"2024.01.{d:02d},{h:02d}:00,{(d * 24 + h) % 17}"
-          for d in range(1, 29) for h in range(24)]
-  data = tmp_path / "mt.csv"
-  data.write_text("Date,Time,value\n" + "\n".join(rows) + "\n")
+  return "Date,Time,value\n" + "".join(
+      f"2024.01.{d:02d},{h:02d}:00,{(d * 24 + h) % 17}\n"
+      for d in range(1, 29) for h in range(24))
+
+
+@pytest.mark.parametrize("content,warning", [
+    (_ticks(), "column 'Time' holds times like '01.01.2024 00:00:00.000' in "
+     "no format lstm_jax reads, so the rows' time order is not checked; make "
+     "sure they are in time order"),
+    (_date_and_time_apart(), "columns 'Date' and 'Time' hold the date and the "
+     "time of day apart; lstm_jax reads one time column, so the rows' time "
+     "order is not checked: join them into one to have it checked"),
+])
+def test_times_that_go_unchecked_are_named_in_a_warning(
+    tmp_path, run_main, caplog, content, warning):
+  data = tmp_path / "series.csv"
+  data.write_text(content)
   status, err = run_main(f"--data={data}", "--column=value", "--dry_run",
                          f"--workdir={tmp_path / 'run'}")
   assert status == 0, err
   assert [r.getMessage() for r in caplog.records
-          if "apart" in r.getMessage()] == [
-      f"{data}: columns 'Date' and 'Time' hold the date and the time of day "
-      "apart; lstm_jax reads one time column, so the rows' time order is not "
-      "checked: join them into one to have it checked"]
+          if "not checked" in r.getMessage()] == [f"{data}: {warning}"]

@@ -442,9 +442,17 @@ def _unread_note(name: str, value: str) -> str:
           "in time order")
 
 
-def _time_column(names: list[str], wanted: list[str]) -> str | None:
-  return next((n for n in names
-               if n.lower() in TIME_COLUMN_NAMES and n not in wanted), None)
+def _time_columns(names: list[str], wanted: list[str]) -> list[str]:
+  """The columns named like times, not among the values to read."""
+  return [n for n in names if n.lower() in TIME_COLUMN_NAMES
+          and n not in wanted]
+
+
+def _first_null(array) -> int | None:
+  """The index of the array's first null, or None."""
+  if not array.null_count:
+    return None
+  return int(np.flatnonzero(array.is_null().to_numpy(zero_copy_only=False))[0])
 
 
 def _time_format(values: list[str]) -> str | None:
@@ -482,10 +490,9 @@ def _csv_blocks(path: str, column: str | None, features,
                     "delimiter; a decimal comma needs another delimiter "
                     "(such as ;)")
   wanted = _wanted(path, names, column, features)
-  time_name = _time_column(names, wanted)
+  apart = _time_columns(names, wanted)
+  time_name = apart[0] if apart else None
   fmt = note = None
-  apart = [n for n in names if n.lower() in TIME_COLUMN_NAMES
-           and n not in wanted]
   if len(apart) > 1:  # e.g. MetaTrader's Date and Time
     note = (f"columns {apart[0]!r} and {apart[1]!r} hold the date and the "
             "time of day apart; lstm_jax reads one time column, so the rows' "
@@ -536,9 +543,8 @@ def _csv_blocks(path: str, column: str | None, features,
       times = None
       if time_name:
         stamps = batch.column(time_name)
-        if stamps.null_count:
-          empty = int(np.flatnonzero(
-              stamps.is_null().to_numpy(zero_copy_only=False))[0])
+        empty = _first_null(stamps)
+        if empty is not None:
           raise DataError(
               f"{path}: time column {time_name!r} is empty at file line "
               f"{file_line(path, row + empty)}; fill in that row's time or "
@@ -618,9 +624,8 @@ def _csv_problem(path: str, delimiter: str, wanted: list[str],
     if name == time_name:
       texts = table[name]
       parsed = pc.strptime(texts, format=fmt, unit="s", error_is_null=True)
-      if parsed.null_count:
-        row = int(np.flatnonzero(
-            parsed.is_null().to_numpy(zero_copy_only=False))[0])
+      row = _first_null(parsed)
+      if row is not None:
         return (f"{path}: time column {name!r}, file line "
                 f"{file_line(path, row)}: "
                 f"{texts[row].as_py()!r} is not a time like {fmt!r} (as the "
@@ -639,8 +644,7 @@ def _csv_problem(path: str, delimiter: str, wanted: list[str],
         float(text.replace(decimal, "."))
       except ValueError:
         return (f"{path}: column {name!r}, file line {file_line(path, row)}: "
-                f"{text!r} is "
-                f"not a number{_number_hint(text, decimal)}")
+                f"{text!r} is not a number{_number_hint(text, decimal)}")
   return f"{path}: not readable as CSV ({str(error).splitlines()[0]})"
 
 
@@ -664,7 +668,7 @@ def _parquet_blocks(path: str, column: str | None, features) -> _Reader:
     raise DataError(f"{path}: not a readable Parquet file ({error})") from None
   names = file.schema_arrow.names
   wanted = _wanted(path, names, column, features)
-  time_name = _time_column(names, wanted)
+  time_name = next(iter(_time_columns(names, wanted)), None)
   unread = None
   if time_name:
     kind = file.schema_arrow.field(time_name).type
@@ -689,9 +693,8 @@ def _parquet_blocks(path: str, column: str | None, features) -> _Reader:
       times = None
       if time_name:
         stamps = batch.column(time_name)
-        if stamps.null_count:
-          empty = int(np.flatnonzero(
-              stamps.is_null().to_numpy(zero_copy_only=False))[0])
+        empty = _first_null(stamps)
+        if empty is not None:
           raise DataError(f"{path}: time column {time_name!r} is empty at row "
                           f"{row + empty}; fill in that row's time or remove "
                           "the row")
