@@ -13,6 +13,8 @@ import jax.numpy as jnp
 import numpy as np
 from flax import linen as nn
 
+from lstm_jax.recurrence import lstm_sequence
+
 
 def _unit_forget_bias(key, shape, dtype=jnp.float32):
   # A forget gate that starts open lets gradients through long windows.
@@ -21,42 +23,22 @@ def _unit_forget_bias(key, shape, dtype=jnp.float32):
 
 
 class LSTMLayer(nn.Module):
-  """One LSTM layer over a whole sequence.
-
-  The input projection `x_t W_x + b` is one matmul for all time steps; the
-  time scan carries only the recurrent `h W_h`.
-  """
+  """One LSTM layer over a whole sequence (`recurrence.lstm_sequence`,
+  which says how it is computed)."""
 
   units: int
   matmul_dtype: Any = None  # e.g. jnp.bfloat16; the state stays float32
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
-    """x: [batch, time, features] -> hidden states [batch, time, units]."""
+    """x: [time, batch, features] -> hidden states [time, batch, units]."""
     features = x.shape[-1]
     w_x = self.param("w_x", nn.initializers.glorot_uniform(),
                      (features, 4 * self.units))
     w_h = self.param("w_h", nn.initializers.orthogonal(),
                      (self.units, 4 * self.units))
     b = self.param("b", _unit_forget_bias, (4 * self.units,))
-    dtype = self.matmul_dtype or x.dtype
-    # Products in `dtype` (accumulated in float32 by GPU matmul units); sums
-    # and the cell state in float32.
-    gates_x = jnp.einsum("btf,fg->tbg", x.astype(dtype),
-                         w_x.astype(dtype)).astype(jnp.float32) + b
-    w_h = w_h.astype(dtype)
-
-    def step(carry, gate_x):
-      h, c = carry
-      recurrent = (h.astype(dtype) @ w_h).astype(jnp.float32)
-      i, f, g, o = jnp.split(gate_x + recurrent, 4, axis=-1)
-      c = jax.nn.sigmoid(f) * c + jax.nn.sigmoid(i) * jnp.tanh(g)
-      h = jax.nn.sigmoid(o) * jnp.tanh(c)
-      return (h, c), h
-
-    zeros = jnp.zeros((x.shape[0], self.units), x.dtype)
-    _, hs = jax.lax.scan(step, (zeros, zeros), gates_x)
-    return jnp.swapaxes(hs, 0, 1)
+    return lstm_sequence(w_x, w_h, b, x, self.matmul_dtype)
 
 
 def dropout(x: jax.Array, rate: jax.Array, key: jax.Array) -> jax.Array:
@@ -84,11 +66,11 @@ class LSTMForecaster(nn.Module):
 
     Dropout acts only when `dropout_key` is given (training mode).
     """
-    h = x
+    h = jnp.swapaxes(x, 0, 1)  # time-major inside: the scan runs over axis 0
     for layer in range(self.layers):
       h = LSTMLayer(self.units, self.matmul_dtype, name=f"lstm_{layer}")(h)
       if layer == self.layers - 1:
-        h = h[:, -1]
+        h = h[-1]
       if dropout_key is not None:
         h = dropout(h, dropout_rate, jax.random.fold_in(dropout_key, layer))
     return nn.Dense(self.horizon, name="head")(h)

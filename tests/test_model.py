@@ -57,6 +57,48 @@ def test_forward_matches_numpy_reference(highest_precision, units, layers,
     assert rel < 1e-5, (out, rel)
 
 
+def _plain_jax_forecast(params, x, layers):
+  """The textbook LSTM of `reference_forecast` in jax.numpy, so that JAX's
+  own autodiff gives reference gradients for the hand-written backward."""
+  h_seq = x
+  for layer in range(layers):
+    p = params[f"lstm_{layer}"]
+    h = c = jnp.zeros((x.shape[0], p["w_h"].shape[0]))
+    outputs = []
+    for t in range(x.shape[1]):
+      i, f, g, o = jnp.split(h_seq[:, t] @ p["w_x"] + h @ p["w_h"] + p["b"],
+                             4, axis=-1)
+      c = jax.nn.sigmoid(f) * c + jax.nn.sigmoid(i) * jnp.tanh(g)
+      h = jax.nn.sigmoid(o) * jnp.tanh(c)
+      outputs.append(h)
+    h_seq = jnp.stack(outputs, axis=1)
+  return h_seq[:, -1] @ params["head"]["kernel"] + params["head"]["bias"]
+
+
+@pytest.mark.parametrize("units,layers,features", [(8, 1, 1), (16, 3, 4)])
+def test_gradients_match_autodiff_of_a_plain_lstm(highest_precision, units,
+                                                  layers, features):
+  x = jax.random.normal(jax.random.key(0), (5, 12, features))
+  y = jax.random.normal(jax.random.key(2), (5, 2))
+  model = LSTMForecaster(units, layers, horizon=2)
+  params = _random_params(model, jax.random.key(1), x)
+
+  def loss(forecast):
+    # Weighted by step, so that every output feeds the gradient differently.
+    return lambda p, x: jnp.sum(jnp.arange(1.0, 6.0)[:, None]
+                                * (forecast(p, x) - y) ** 2)
+
+  got = jax.grad(loss(lambda p, x: model.apply({"params": p}, x)),
+                 argnums=(0, 1))(params, x)
+  want = jax.grad(loss(lambda p, x: _plain_jax_forecast(p, x, layers)),
+                  argnums=(0, 1))(params, x)
+  for path, g, w in zip(jax.tree_util.tree_leaves_with_path(got),
+                        jax.tree.leaves(got), jax.tree.leaves(want),
+                        strict=True):
+    rel = np.linalg.norm(g - w) / np.linalg.norm(w)
+    assert rel < 1e-5, (jax.tree_util.keystr(path[0]), rel)
+
+
 def test_bfloat16_matmuls_stay_close_to_the_reference():
   x = jax.random.normal(jax.random.key(0), (6, 16, 2))
   model = LSTMForecaster(16, 2, matmul_dtype=jnp.bfloat16)
