@@ -18,7 +18,7 @@ import numpy as np
 from absl import app, flags
 
 from lstm_jax.model import LSTMForecaster
-from lstm_jax.train import make_predict
+from lstm_jax.train import compiler_options, make_predict
 
 flags.DEFINE_integer("windows", 100_000, "Windows to forecast.")
 flags.DEFINE_integer("units", 256, "LSTM width.")
@@ -36,7 +36,8 @@ def time_forecast(units: int, layers: int, windows: int,
       size=(windows + length, 1)).astype(np.float32))
   starts = jnp.arange(windows, dtype=jnp.int32)
   params = model.init(jax.random.key(0), jnp.zeros((1, length, 1)))["params"]
-  predict = jax.jit(make_predict(model, length))
+  predict = jax.jit(make_predict(model, length),
+                    compiler_options=compiler_options())
   tick = time.perf_counter()
   predict(params, series, starts).block_until_ready()
   first = time.perf_counter() - tick

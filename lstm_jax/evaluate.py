@@ -16,7 +16,7 @@ from lstm_jax.data import Dataset, Scaler
 from lstm_jax.fit import RUNNER_UP, is_current
 from lstm_jax.metrics import diebold_mariano, errors
 from lstm_jax.model import LSTMForecaster
-from lstm_jax.train import make_predict
+from lstm_jax.train import compiler_options, make_predict
 
 AR_CHUNK = 50_000  # training windows per pass of the least-squares fit
 
@@ -93,7 +93,8 @@ def _model_forecast(directory: Path, test, origin: np.ndarray,
   levels."""
   params, meta = load_model(directory)
   model = LSTMForecaster(meta["units"], meta["layers"], meta["horizon"])
-  predict = jax.jit(make_predict(model, config.sequence_length))
+  predict = jax.jit(make_predict(model, config.sequence_length),
+                    compiler_options=compiler_options())
   scaled = np.asarray(predict(params, jax.device_put(test.rows),
                               jax.device_put(test.starts)))
   scaler = Scaler(**meta["scaler"])

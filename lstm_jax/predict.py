@@ -22,7 +22,7 @@ from lstm_jax.data import (
 from lstm_jax.data.dataset import model_values
 from lstm_jax.evaluate import to_levels
 from lstm_jax.model import LSTMForecaster
-from lstm_jax.train import make_predict
+from lstm_jax.train import compiler_options, make_predict
 
 
 def forecast(workdir: Path, data: str | None = None,
@@ -72,7 +72,8 @@ def forecast(workdir: Path, data: str | None = None,
   window = scaler.transform(model_values(series, target, series.rows - length,
                                          series.rows))
   model = LSTMForecaster(meta["units"], meta["layers"], horizon)
-  scaled = jax.jit(make_predict(model, length))(
+  scaled = jax.jit(make_predict(model, length),
+                   compiler_options=compiler_options())(
       params, jax.device_put(window), jax.device_put(np.zeros(1, np.int32)))
   last = np.asarray(series.values[-1:, 0], np.float64)
   levels = to_levels(scaler.inverse(np.asarray(scaled)), last, target)[0]

@@ -30,6 +30,15 @@ from lstm_jax.model import LSTMForecaster
 PREDICT_BATCH = 1024  # windows per forecast step; memory, not results, depends on it
 
 
+def compiler_options() -> dict | None:
+  """XLA options for the training, validation and forecast programs. On a
+  CPU, LLVM optimisation level 1 (instead of the default) compiles them
+  about a third faster and runs them as fast (benchmarks/RESULTS.md)."""
+  if jax.default_backend() == "cpu":
+    return {"xla_backend_optimization_level": 1}
+  return None
+
+
 class Interrupted(KeyboardInterrupt):
   """Training stopped on request at a segment end, after saving where it
   stood (when it had checkpoints): the same call resumes from there."""
@@ -134,10 +143,11 @@ def make_train_steps(model: LSTMForecaster, tx, length: int,
                              (states, losses, healthy))
 
   if placement.mesh is None:
-    return jax.jit(train_steps, donate_argnums=(0, 1))
+    return jax.jit(train_steps, donate_argnums=(0, 1),
+                   compiler_options=compiler_options())
   ins, outs = train_shardings(placement)
   return jax.jit(train_steps, donate_argnums=(0, 1), in_shardings=ins,
-                 out_shardings=outs)
+                 out_shardings=outs, compiler_options=compiler_options())
 
 
 def train_shardings(placement: Placement) -> tuple[tuple, tuple]:
@@ -264,10 +274,11 @@ def make_eval_loss(model: LSTMForecaster, length: int,
 
   placement = placement or Placement()
   if placement.mesh is None:
-    return jax.jit(eval_loss)
+    return jax.jit(eval_loss, compiler_options=compiler_options())
   whole = placement.replicated()
   return jax.jit(eval_loss, in_shardings=(placement.per_variant(), whole,
-                                          whole), out_shardings=whole)
+                                          whole), out_shardings=whole,
+                 compiler_options=compiler_options())
 
 
 def make_optimizer(config: LSTMConfig):
