@@ -51,18 +51,13 @@ class TrainState:
 
 
 def create_train_states(model, tx, init_keys, features: int, length: int):
-  """init_keys: [K, key] -> a TrainState whose leaves have a leading K axis.
-
-  One compiled program: run op by op, each initialiser and each op of the
-  forward pass that shapes the parameters would compile on its own (on a
-  CPU, about 2 s a grid cell with a cold compilation cache)."""
+  """init_keys: [K, key] -> a TrainState whose leaves have a leading K axis."""
 
   def init(key):
     params = model.init(key, jnp.zeros((1, length, features)))["params"]
     return TrainState(params, tx.init(params))
 
-  return jax.jit(jax.vmap(init), compiler_options=compiler_options())(
-      init_keys)
+  return jax.vmap(init)(init_keys)
 
 
 def gather_windows(series, starts, length: int, horizon: int = 1):
